@@ -1,0 +1,97 @@
+//go:build go1.23
+
+package tbapi
+
+import "strconv"
+
+// TsValues is one telemetry entry: values with a device timestamp in
+// milliseconds, or Ts 0 when the server should stamp them.
+type TsValues struct {
+	Ts     int64
+	Values []Member
+}
+
+// Encode writes {"ts":..,"values":{..}}, or the flat object when Ts is 0.
+func (t TsValues) Encode() []byte {
+	obj := Value{Kind: Object, Members: t.Values}
+	if t.Ts == 0 {
+		return AppendValue(nil, obj)
+	}
+	return NewObj(nil).Int("ts", t.Ts).Value("values", obj).Bytes()
+}
+
+// DecodeTelemetry reads every shape ThingsBoard accepts on the telemetry topic
+// (JsonConverter.convertToTelemetry): an object {k:v}, an object
+// {"ts":..,"values":{..}} (only when both keys are there; otherwise "ts" is an
+// ordinary key), or an array of either. Null values are dropped, as ThingsBoard
+// skips them.
+func DecodeTelemetry(data []byte) ([]TsValues, error) {
+	v, err := Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	switch v.Kind {
+	case Object:
+		e, err := telemetryEntry(v)
+		if err != nil {
+			return nil, err
+		}
+		return []TsValues{e}, nil
+	case Array:
+		out := make([]TsValues, 0, len(v.Elems))
+		for i, el := range v.Elems {
+			if el.Kind != Object {
+				return nil, fieldErr(ErrBadField, "["+strconv.Itoa(i)+"]", "want an object, got "+el.Kind.String())
+			}
+			e, err := telemetryEntry(el)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+		}
+		return out, nil
+	}
+	return nil, ErrNotObject
+}
+
+func telemetryEntry(obj Value) (TsValues, error) {
+	ts, hasTs := obj.Get("ts")
+	vals, hasVals := obj.Get("values")
+	if hasTs && hasVals {
+		n, ok := ts.Int64()
+		if !ok {
+			return TsValues{}, fieldErr(ErrBadField, "ts", "want an integer in milliseconds")
+		}
+		if vals.Kind != Object {
+			return TsValues{}, fieldErr(ErrBadField, "values", "want an object, got "+vals.Kind.String())
+		}
+		return TsValues{Ts: n, Values: dropNulls(vals.Members)}, nil
+	}
+	return TsValues{Values: dropNulls(obj.Members)}, nil
+}
+
+func dropNulls(ms []Member) []Member {
+	out := ms[:0:0]
+	for _, m := range ms {
+		if m.Value.Kind != Null {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// CastNumeric returns v with a numeric string turned into a number, as
+// ThingsBoard does by default (JSON_TYPE_CAST_ENABLED): "1.2" becomes 1.2.
+func CastNumeric(v Value) Value {
+	if v.Kind != String || v.Str == "" {
+		return v
+	}
+	if _, err := strconv.ParseFloat(v.Str, 64); err != nil {
+		return v
+	}
+	// Only plain decimal literals: ParseFloat also takes "Inf", "0x1p3", "1_0".
+	if _, err := Parse([]byte(v.Str)); err != nil {
+		return v
+	}
+	return Value{Kind: Number, Str: v.Str}
+}
