@@ -38,9 +38,9 @@ func TestProvisionRequestEncode(t *testing.T) {
 
 func TestDecodeProvisionRequestErrors(t *testing.T) {
 	cases := map[string]error{
-		`{"provisionDeviceSecret":"s"}`:                           ErrMissingField,
-		`{"provisionDeviceKey":"k"}`:                              ErrMissingField,
-		`{"provisionDeviceKey":"k","provisionDeviceSecret":null}`: ErrBadField,
+		`{"provisionDeviceSecret":"s"}`:                                                  ErrMissingField,
+		`{"provisionDeviceKey":"k"}`:                                                     ErrMissingField,
+		`{"provisionDeviceKey":"k","provisionDeviceSecret":null}`:                        ErrBadField,
 		`{"provisionDeviceKey":"k","provisionDeviceSecret":"s","credentialsType":"PSK"}`: ErrBadField,
 		`[1]`:    ErrNotObject,
 		`{"a":1`: ErrSyntax,

@@ -1,0 +1,206 @@
+//go:build go1.23
+
+package firmware
+
+import (
+	"strconv"
+
+	"tbsim/firmware/tbapi"
+)
+
+// download is one OTA transfer in progress.
+type download struct {
+	active   bool
+	target   tbapi.FwInfo
+	reqID    int
+	chunk    int // index of the chunk being waited for
+	received int64
+	retries  int
+	begun    bool // OTA.Begin succeeded
+	sum      *tbapi.Checksum
+	logged   int64 // progress already logged, in quarters
+}
+
+func targetKey(f tbapi.FwInfo) string { return f.Title + "\x00" + f.Version }
+
+// checkFirmware decides what the fw_* shared attributes ask for.
+func (m *Machine) checkFirmware() {
+	f := m.fw
+	if !f.Assigned() {
+		return
+	}
+	if f.Title == m.image.Title && f.Version == m.image.Version {
+		if m.dl.active {
+			m.abortDownload()
+		}
+		m.report(tbapi.FwReport{State: tbapi.FwUpdated, Title: m.image.Title, Version: m.image.Version})
+		m.log("[OTA] Firmware is up to date: " + f.Title + " v" + f.Version)
+		return
+	}
+	if m.dl.active && targetKey(m.dl.target) == targetKey(f) && m.dl.target.Checksum == f.Checksum {
+		return // the same assignment again (a push and a response crossing)
+	}
+	if m.failed == targetKey(f)+"\x00"+f.Checksum {
+		return // failed this boot already; wait for a new assignment or a reboot
+	}
+	if m.dl.active {
+		m.log("[OTA] New assignment replaces the download in progress")
+		m.abortDownload()
+	}
+	m.startDownload(f)
+}
+
+func (m *Machine) startDownload(f tbapi.FwInfo) {
+	m.log("[OTA] Update available: " + f.Title + " v" + f.Version + " (" + strconv.FormatInt(f.Size, 10) + " bytes)")
+	m.dl = download{active: true, target: f}
+	if !f.Complete() {
+		m.otaFailed("missing shared attribute firmware keys: " + f.Missing())
+		return
+	}
+	alg, ok := tbapi.ParseAlgorithm(f.Algorithm)
+	if !ok {
+		m.otaFailed("checksum algorithm " + strconv.Quote(f.Algorithm) + " is not supported")
+		return
+	}
+	if f.Size <= 0 {
+		m.otaFailed("firmware size " + strconv.FormatInt(f.Size, 10) + " is not positive")
+		return
+	}
+	if err := m.p.OTA.Begin(int(f.Size)); err != nil {
+		m.otaFailed("begin update: " + err.Error())
+		return
+	}
+	m.dl.begun = true
+	m.dl.sum = tbapi.NewChecksum(alg)
+	m.requestID++
+	m.dl.reqID = m.requestID
+	m.report(tbapi.FwReport{State: tbapi.FwDownloading})
+	m.requestChunk()
+}
+
+func (m *Machine) requestChunk() {
+	m.publish(tbapi.FwRequestTopic(m.dl.reqID, m.dl.chunk), tbapi.ChunkSizePayload(m.cfg.ChunkSize))
+	m.setTimer(timerChunk, m.cfg.ChunkTimeout)
+}
+
+// chunkLen is how many bytes chunk n must hold.
+func (m *Machine) chunkLen(n int) int64 {
+	size := m.dl.target.Size
+	if m.cfg.ChunkSize == 0 {
+		return size
+	}
+	cs := int64(m.cfg.ChunkSize)
+	return min(cs, size-int64(n)*cs)
+}
+
+func (m *Machine) chunk(c tbapi.ChunkTopic, payload []byte) {
+	if !m.dl.active || c.RequestID != m.dl.reqID || c.Chunk != m.dl.chunk {
+		return // stale or foreign: a late answer to a retried request
+	}
+	if int64(len(payload)) != m.chunkLen(c.Chunk) {
+		// As the Arduino SDK does: ignore it, the timeout asks again.
+		m.log("[OTA] Chunk " + itoa(c.Chunk) + " has " + itoa(len(payload)) + " bytes, want " +
+			strconv.FormatInt(m.chunkLen(c.Chunk), 10) + "; ignored")
+		return
+	}
+	if err := m.p.OTA.Write(payload); err != nil {
+		m.otaFailed("write chunk " + itoa(c.Chunk) + ": " + err.Error())
+		return
+	}
+	m.dl.sum.Write(payload)
+	m.dl.received += int64(len(payload))
+	m.dl.chunk++
+	m.dl.retries = 0
+	if q := m.dl.received * 4 / m.dl.target.Size; q > m.dl.logged && m.dl.received < m.dl.target.Size {
+		m.dl.logged = q
+		m.log("[OTA] Progress " + strconv.FormatInt(q*25, 10) + "% (" + strconv.FormatInt(m.dl.received, 10) + "/" +
+			strconv.FormatInt(m.dl.target.Size, 10) + " bytes)")
+	}
+	if m.dl.received >= m.dl.target.Size {
+		m.stopTimer(timerChunk)
+		m.finishDownload()
+		return
+	}
+	m.requestChunk()
+}
+
+func (m *Machine) chunkTimeout() {
+	if !m.dl.active {
+		return
+	}
+	m.dl.retries++
+	if m.dl.retries > m.cfg.ChunkRetries {
+		m.otaFailed("chunk " + itoa(m.dl.chunk) + ": no answer after " + itoa(m.cfg.ChunkRetries) + " retries")
+		return
+	}
+	m.log("[OTA] Chunk " + itoa(m.dl.chunk) + " timeout, retry " + itoa(m.dl.retries) + "/" + itoa(m.cfg.ChunkRetries))
+	m.requestChunk()
+}
+
+// finishDownload: DOWNLOADED, checksum, VERIFIED, end (image validation),
+// UPDATING, set boot slot, restart once UPDATING is acknowledged.
+func (m *Machine) finishDownload() {
+	t := m.dl.target
+	m.log("[OTA] Download complete: " + strconv.FormatInt(m.dl.received, 10) + " bytes")
+	m.report(tbapi.FwReport{State: tbapi.FwDownloaded})
+	if got := m.dl.sum.Hex(); !tbapi.ChecksumEqual(got, t.Checksum) {
+		m.otaFailed("checksum mismatch (" + t.Algorithm + "): got " + got + ", want " + t.Checksum)
+		return
+	}
+	m.log("[OTA] Checksum verified (" + t.Algorithm + ")")
+	m.report(tbapi.FwReport{State: tbapi.FwVerified})
+	m.dl.begun = false // End frees the update, whatever it returns
+	if err := m.p.OTA.End(); err != nil {
+		m.otaFailed("image rejected: " + err.Error())
+		return
+	}
+	id, ok := m.report(tbapi.FwReport{State: tbapi.FwUpdating})
+	if err := m.p.OTA.SetBoot(t.Title, t.Version); err != nil {
+		m.otaFailed("set boot partition: " + err.Error())
+		return
+	}
+	m.dl = download{}
+	m.log("[OTA] Update complete, rebooting into " + t.Title + " v" + t.Version)
+	if ok {
+		m.restartAfter(id)
+	} else {
+		m.restart()
+	}
+}
+
+// otaFailed reports FAILED, keeps the running image and remembers the
+// assignment so it is not retried in a loop this boot.
+func (m *Machine) otaFailed(why string) {
+	m.log("[OTA] Update failed: " + why)
+	m.failed = targetKey(m.dl.target) + "\x00" + m.dl.target.Checksum
+	m.abortDownload()
+	m.otaError = why
+	m.report(tbapi.FwReport{State: tbapi.FwFailed, Error: why})
+}
+
+func (m *Machine) abortDownload() {
+	if m.dl.begun {
+		m.p.OTA.Abort()
+	}
+	m.stopTimer(timerChunk)
+	m.dl = download{}
+}
+
+// interruptDownload drops a transfer cut by a lost link. It is not a failure:
+// the next connection asks for the fw_* attributes and starts again.
+func (m *Machine) interruptDownload() {
+	if m.dl.active {
+		m.log("[OTA] Download interrupted at " + strconv.FormatInt(m.dl.received, 10) + " bytes")
+		m.abortDownload()
+	}
+}
+
+func (m *Machine) report(r tbapi.FwReport) (uint32, bool) {
+	if r.State != "" {
+		m.otaState = r.State
+		if r.State != tbapi.FwFailed {
+			m.otaError = ""
+		}
+	}
+	return m.publishID(tbapi.TopicTelemetry, r.Encode())
+}
