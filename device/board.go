@@ -1,0 +1,303 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"tbsim/device/espimage"
+	"tbsim/firmware"
+)
+
+// BoardOptions configure one simulated device.
+type BoardOptions struct {
+	Identity Identity
+	Firmware firmware.Config
+	NVS      firmware.NVS // the device's partition (BoltNVS.Device or MemNVS)
+	Flash    *Flash       // its flash; NewBoard makes one from Store and Factory when nil
+	Store    *ImageStore
+	Factory  *Blob // the factory image for a new Flash
+	WiFi     WiFiConfig
+	Dial     Dialer
+	Logger   *slog.Logger // nil: discard
+	// ConsoleLines bounds the serial-log ring buffer (default 256).
+	ConsoleLines int
+	// BootTime is the reset-to-app_main delay (default 300 ms, the S3's log).
+	BootTime time.Duration
+	// OnLine, if set, is called with every serial line (from the board's goroutine).
+	OnLine func(Line)
+	// OnPublishAck, if set, gets the publish-to-acknowledgement latency.
+	OnPublishAck func(time.Duration)
+}
+
+// Line is one serial line with the time it was printed.
+type Line struct {
+	Time time.Time
+	Text string
+}
+
+// BoardStatus is a snapshot for the fleet and tests.
+type BoardStatus struct {
+	Name string
+	firmware.Status
+	BootCount int
+	LastReset firmware.ResetReason
+	Bricked   bool // no bootable image
+}
+
+// Board is one simulated device: firmware, hardware models and the goroutine
+// that feeds the firmware its events and wakes it at its deadlines.
+type Board struct {
+	opts   BoardOptions
+	log    *slog.Logger
+	m      *firmware.Machine
+	radio  *Radio
+	sess   *session
+	events chan boardEvent
+	ctx    context.Context
+	done   chan struct{}
+
+	status  atomic.Pointer[BoardStatus]
+	boots   int
+	reset   firmware.ResetReason
+	bricked bool
+	restart bool
+	wifiGen uint64
+
+	mu      sync.Mutex
+	console []Line
+	head    int
+	full    bool
+}
+
+// boardEvent carries the generation of the session (or Wi-Fi attempt) it
+// belongs to; 0 is for control events that always apply.
+type boardEvent struct {
+	gen     uint64
+	wifi    bool
+	ev      firmware.Event
+	control func()
+}
+
+// NewBoard wires a device. Call Run to power it on.
+func NewBoard(o BoardOptions) (*Board, error) {
+	if o.Dial == nil || o.NVS == nil {
+		return nil, errors.New("board: Dial and NVS are required")
+	}
+	if o.Flash == nil {
+		if o.Store == nil || o.Factory == nil {
+			return nil, errors.New("board: a Flash, or a Store and Factory image, is required")
+		}
+		o.Flash = NewFlash(o.Store, espimage.ESP32S3, o.Factory, o.Firmware.Title, o.Firmware.Version)
+	}
+	if o.ConsoleLines <= 0 {
+		o.ConsoleLines = 256
+	}
+	if o.BootTime == 0 {
+		o.BootTime = 300 * time.Millisecond
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	b := &Board{
+		opts:    o,
+		log:     log.With("device", o.Identity.Name()),
+		events:  make(chan boardEvent, 256),
+		done:    make(chan struct{}),
+		console: make([]Line, o.ConsoleLines),
+	}
+	rng := rand.New(rand.NewPCG(o.WiFi.Seed, uint64(o.Identity.Index)+1))
+	b.radio = NewRadio(o.WiFi, o.Identity, rng)
+	b.sess = &session{b: b}
+	m, err := firmware.New(o.Firmware, firmware.Ports{
+		Clock: wallClock{}, NVS: o.NVS, Session: b.sess, OTA: boardOTA{o.Flash, b},
+		WiFi: boardWiFi{b}, Sensor: b.radio, Rand: rngPort{rng}, Console: b,
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.m = m
+	b.publishStatus()
+	return b, nil
+}
+
+// Run powers the device on and runs it until ctx ends, then drops its
+// connection (like pulling the plug; NVS writes are already durable).
+func (b *Board) Run(ctx context.Context) error {
+	b.ctx = ctx
+	defer close(b.done)
+	defer b.sess.Disconnect()
+	next := b.powerOn(ctx, firmware.ResetPowerOn)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		b.publishStatus()
+		timer.Stop()
+		var tc <-chan time.Time
+		if !next.IsZero() {
+			timer.Reset(time.Until(next))
+			tc = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case be := <-b.events:
+			switch {
+			case be.control != nil:
+				be.control()
+				next = b.m.Deadline()
+			case be.wifi && be.gen != b.wifiGen, !be.wifi && be.gen != b.sess.gen:
+				continue // from a connection or attempt that is gone
+			default:
+				next = b.m.Handle(be.ev)
+			}
+		case <-tc:
+			next = b.m.Handle(firmware.Event{Kind: firmware.EventTick})
+		}
+		if b.restart {
+			b.restart = false
+			next = b.powerOn(ctx, firmware.ResetSW)
+		}
+	}
+}
+
+// powerOn is a reset: RAM state gone, the bootloader picks a slot, the app boots.
+func (b *Board) powerOn(ctx context.Context, reason firmware.ResetReason) time.Time {
+	b.sess.Disconnect()
+	b.wifiGen++
+	b.boots++
+	b.reset = reason
+	if _, err := b.opts.Flash.Boot(); err != nil {
+		b.bricked = true
+		b.Println("rst:0x" + reason.String() + " invalid header: no bootable app partition")
+		return time.Time{}
+	}
+	select {
+	case <-time.After(b.opts.BootTime):
+	case <-ctx.Done():
+		return time.Time{}
+	}
+	return b.m.Handle(firmware.Event{Kind: firmware.EventBoot, Reset: reason})
+}
+
+// send delivers an event from another goroutine (paho, timers).
+func (b *Board) send(gen uint64, ev firmware.Event) {
+	select {
+	case b.events <- boardEvent{gen: gen, ev: ev}:
+	case <-b.done:
+	}
+}
+
+func (b *Board) control(f func()) {
+	select {
+	case b.events <- boardEvent{control: f}:
+	case <-b.done:
+	}
+}
+
+// PowerCycle cuts power at this instant and restores it: an open update is
+// lost, NVS and flash keep what was written.
+func (b *Board) PowerCycle() {
+	b.control(func() { b.powerOn(b.ctx, firmware.ResetPowerOn) })
+}
+
+// DropWiFi takes the access point away for d.
+func (b *Board) DropWiFi(d time.Duration) {
+	b.control(func() {
+		b.radio.DropUntil(time.Now().Add(d))
+		b.wifiGen++
+		b.m.Handle(firmware.Event{Kind: firmware.EventWiFiDown, Reason: "BEACON_TIMEOUT"})
+	})
+}
+
+// EraseToken is the seed's clearTokenFromNVS(): the next boot provisions.
+func (b *Board) EraseToken() {
+	b.control(func() { b.m.Handle(firmware.Event{Kind: firmware.EventEraseToken}) })
+}
+
+// Status returns the latest snapshot; safe from any goroutine.
+func (b *Board) Status() BoardStatus { return *b.status.Load() }
+
+func (b *Board) publishStatus() {
+	b.status.Store(&BoardStatus{
+		Name: b.opts.Identity.Name(), Status: b.m.Status(),
+		BootCount: b.boots, LastReset: b.reset, Bricked: b.bricked,
+	})
+}
+
+// Println is the firmware's console port: the ring buffer, the OnLine hook
+// and a debug log line.
+func (b *Board) Println(text string) {
+	l := Line{Time: time.Now(), Text: text}
+	b.mu.Lock()
+	b.console[b.head] = l
+	b.head = (b.head + 1) % len(b.console)
+	b.full = b.full || b.head == 0
+	b.mu.Unlock()
+	if b.opts.OnLine != nil {
+		b.opts.OnLine(l)
+	}
+	b.log.Debug("serial", "line", text)
+}
+
+// Console returns the buffered serial lines, oldest first.
+func (b *Board) Console() []Line {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.full {
+		return append([]Line(nil), b.console[:b.head]...)
+	}
+	return append(append([]Line(nil), b.console[b.head:]...), b.console[:b.head]...)
+}
+
+func (b *Board) observePublish(d time.Duration) {
+	if b.opts.OnPublishAck != nil {
+		b.opts.OnPublishAck(d)
+	}
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+type rngPort struct{ r *rand.Rand }
+
+func (p rngPort) Uint32() uint32 { return p.r.Uint32() }
+
+// boardOTA is the flash's OTA port plus the reset the board performs.
+type boardOTA struct {
+	*Flash
+	b *Board
+}
+
+func (o boardOTA) Running() firmware.Image { return o.Flash.RunningImage() }
+func (o boardOTA) Restart()                { o.b.restart = true }
+
+// boardWiFi starts connect attempts whose outcome arrives as an event later.
+type boardWiFi struct{ b *Board }
+
+func (w boardWiFi) Connect() {
+	b := w.b
+	b.wifiGen++
+	gen := b.wifiGen
+	d, fail := b.radio.Attempt(time.Now())
+	time.AfterFunc(d, func() {
+		ev := firmware.Event{Kind: firmware.EventWiFiUp}
+		if fail != "" {
+			ev = firmware.Event{Kind: firmware.EventWiFiDown, Reason: fail}
+		}
+		select {
+		case b.events <- boardEvent{gen: gen, wifi: true, ev: ev}:
+		case <-b.done:
+		}
+	})
+}
+
+func (w boardWiFi) MAC() string             { return w.b.opts.Identity.Name() }
+func (w boardWiFi) Info() firmware.WiFiInfo { return w.b.radio.Info() }

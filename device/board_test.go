@@ -1,0 +1,177 @@
+package device
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/stretchr/testify/require"
+
+	"tbsim/device/espimage"
+	"tbsim/firmware"
+	"tbsim/firmware/tbapi"
+)
+
+// tinyTB is the smallest ThingsBoard that takes a board through its story:
+// provisioning with one generated token, fw_* attributes for one image, and
+// chunk serving. The full emulator is package tbemu; this only answers.
+type tinyTB struct {
+	mqtt.HookBase
+	srv      *mqtt.Server
+	token    string
+	fw       []byte
+	fwInfo   tbapi.FwInfo
+	mu       sync.Mutex
+	provised int
+}
+
+func (h *tinyTB) ID() string { return "tiny-tb" }
+
+func (h *tinyTB) Provides(b byte) bool {
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish}, []byte{b})
+}
+
+func (h *tinyTB) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	u := string(pk.Connect.Username)
+	return u == tbapi.ProvisionUser || u == h.token
+}
+
+func (h *tinyTB) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
+
+func (h *tinyTB) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	topic, payload := pk.TopicName, append([]byte(nil), pk.Payload...)
+	reply := func(t string, p []byte) { go h.srv.Publish(t, p, false, 1) }
+	switch {
+	case topic == tbapi.TopicProvisionRequest:
+		h.mu.Lock()
+		h.provised++
+		h.mu.Unlock()
+		reply(tbapi.TopicProvisionResponse, tbapi.ProvisionResponse{Status: tbapi.ProvisionSuccess, CredentialsType: tbapi.CredAccessToken, Token: h.token}.Encode())
+	default:
+		if id, ok := tbapi.ParseAttrRequestTopic(topic); ok {
+			reply(tbapi.AttrResponseTopic(id), tbapi.AttrResponse{Shared: h.fwInfo.Members()}.Encode())
+		} else if c, ok := tbapi.ParseChunkTopic(topic); ok && c.Request {
+			size, _, _ := tbapi.ParseChunkSize(payload)
+			var data []byte
+			if start := size * c.Chunk; start < len(h.fw) {
+				data = h.fw[start:min(start+size, len(h.fw))]
+			}
+			c.Request = false
+			reply(c.String(), data)
+		}
+	}
+	return pk, nil
+}
+
+func (h *tinyTB) provisions() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.provised
+}
+
+func startTinyTB(t *testing.T, fw []byte) (*tinyTB, string) {
+	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	h := &tinyTB{srv: srv, token: "A1b2C3d4E5f6G7h8I9j0", fw: fw, fwInfo: tbapi.FwInfo{
+		Title: "CORE_ESP32", Version: "1.1.0", Size: int64(len(fw)), Algorithm: "SHA256",
+		Checksum: tbapi.ChecksumHex(tbapi.SHA256, fw),
+	}}
+	require.NoError(t, srv.AddHook(h, nil))
+	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
+	require.NoError(t, srv.AddListener(l))
+	go srv.Serve()
+	t.Cleanup(func() { srv.Close() })
+	return h, l.Address()
+}
+
+func waitFor(t *testing.T, b *Board, what string, cond func(BoardStatus) bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond(b.Status()) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var lines []string
+	for _, l := range b.Console() {
+		lines = append(lines, l.Text)
+	}
+	t.Fatalf("timed out waiting for %s; status %+v; console:\n%s", what, b.Status(), strings.Join(lines, "\n"))
+}
+
+// One board through real parts: a mochi broker on a loopback socket, paho,
+// bbolt NVS, flash with image validation. First boot provisions, sends
+// telemetry, takes the update, reboots into it and reports UPDATED; a second
+// board on the same NVS file boots with the stored token.
+func TestBoardEndToEnd(t *testing.T) {
+	fw, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP32S3, Title: "CORE_ESP32", Version: "1.1.0", Size: 50000})
+	require.NoError(t, err)
+	h, addr := startTinyTB(t, fw)
+	nvsPath := filepath.Join(t.TempDir(), "nvs.db")
+	nvs, err := OpenBoltNVS(nvsPath)
+	require.NoError(t, err)
+	defer nvs.Close()
+	store := NewImageStore()
+	factory, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP32S3, Title: "CORE_ESP32", Version: "1.0.0", Size: 4096})
+	require.NoError(t, err)
+	id := NewIdentity(1, 0)
+	fwCfg := firmware.Defaults()
+	fwCfg.ProvisionKey, fwCfg.ProvisionSecret = "k", "s"
+	fwCfg.TelemetryInterval = 100 * time.Millisecond
+	opts := BoardOptions{
+		Identity: id, Firmware: fwCfg, NVS: nvs.Device(id.Name()), Store: store, Factory: store.Add(factory),
+		WiFi:     WiFiConfig{ConnectMin: 10 * time.Millisecond, ConnectMax: 20 * time.Millisecond},
+		Dial:     func(ctx context.Context) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, "tcp", addr) },
+		BootTime: 10 * time.Millisecond,
+	}
+	b, err := NewBoard(opts)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+
+	waitFor(t, b, "UPDATED on 1.1.0", func(s BoardStatus) bool {
+		return s.Version == "1.1.0" && s.OTAState == tbapi.FwUpdated && s.State == firmware.StateOnline
+	})
+	st := b.Status()
+	require.Equal(t, 2, st.BootCount, "one power-on, one restart into the update")
+	require.Equal(t, firmware.ResetSW, st.LastReset)
+	require.Equal(t, 1, h.provisions())
+	tok, err := nvs.Device(id.Name()).GetString("tb", "token")
+	require.NoError(t, err)
+	require.Equal(t, h.token, tok)
+	console := b.Console()
+	var text []string
+	for _, l := range console {
+		text = append(text, l.Text)
+	}
+	all := strings.Join(text, "\n")
+	for _, want := range []string{"[PROVISION] Access Token: " + h.token, "[NVS] Token saved successfully", "[TELEMETRY] Data sent to ThingsBoard", "[OTA] Checksum verified (SHA256)", "Version: 1.1.0", "Reset reason: SW"} {
+		require.Contains(t, all, want)
+	}
+	cancel()
+	<-done
+
+	// A second board object on the same bbolt file: stored token, no provisioning.
+	b2, err := NewBoard(opts)
+	require.NoError(t, err)
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	go b2.Run(ctx2)
+	waitFor(t, b2, "online", func(s BoardStatus) bool { return s.State == firmware.StateOnline })
+	require.Equal(t, 1, h.provisions(), "the second boot provisioned again")
+	var lines []string
+	for _, l := range b2.Console() {
+		lines = append(lines, l.Text)
+	}
+	require.Contains(t, strings.Join(lines, "\n"), "[NVS] Token loaded: "+h.token)
+}
