@@ -175,3 +175,41 @@ func TestBoardEndToEnd(t *testing.T) {
 	}
 	require.Contains(t, strings.Join(lines, "\n"), "[NVS] Token loaded: "+h.token)
 }
+
+// The board's fault actions through real parts: Wi-Fi drop, erase token plus
+// power cycle (the next boot provisions again), and the console ring bound.
+func TestBoardFaults(t *testing.T) {
+	fw, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP32S3, Title: "CORE_ESP32", Version: "1.0.0", Size: 4096})
+	require.NoError(t, err)
+	h, addr := startTinyTB(t, fw)
+	h.fwInfo = tbapi.FwInfo{} // nothing assigned
+	store := NewImageStore()
+	id := NewIdentity(2, 5)
+	fwCfg := firmware.Defaults()
+	fwCfg.TelemetryInterval = 50 * time.Millisecond
+	fwCfg.BackoffMin, fwCfg.BackoffMax = 50*time.Millisecond, 200*time.Millisecond
+	b, err := NewBoard(BoardOptions{
+		Identity: id, Firmware: fwCfg, NVS: NewMemNVS(), Store: store, Factory: store.Add(fw),
+		WiFi:         WiFiConfig{ConnectMin: 10 * time.Millisecond, ConnectMax: 20 * time.Millisecond},
+		Dial:         func(ctx context.Context) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, "tcp", addr) },
+		BootTime:     time.Millisecond,
+		ConsoleLines: 16,
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.Run(ctx)
+	waitFor(t, b, "online", func(s BoardStatus) bool { return s.State == firmware.StateOnline })
+
+	b.DropWiFi(300 * time.Millisecond)
+	waitFor(t, b, "wifi down", func(s BoardStatus) bool { return s.State != firmware.StateOnline })
+	waitFor(t, b, "back online", func(s BoardStatus) bool { return s.State == firmware.StateOnline })
+
+	b.EraseToken()
+	b.PowerCycle()
+	waitFor(t, b, "online after re-provisioning", func(s BoardStatus) bool {
+		return s.BootCount == 2 && s.State == firmware.StateOnline && h.provisions() == 2
+	})
+	require.Equal(t, firmware.ResetPowerOn, b.Status().LastReset)
+	require.Len(t, b.Console(), 16, "the serial ring keeps its bound")
+}
