@@ -1,0 +1,45 @@
+// Package tbemu is an embedded, ThingsBoard-compatible server: a mochi-mqtt
+// broker with one hook that behaves like ThingsBoard's MQTT transport (device
+// API: token and MQTT_BASIC auth, provisioning, telemetry, attributes, RPC,
+// firmware OTA), plus a subset of ThingsBoard's REST API on the same paths, so
+// that real firmware, the official SDKs and tbsim's devices cannot tell it
+// from ThingsBoard on those paths. The contract is ../shared/spec/thingsboard.md.
+//
+// # Basics
+//
+//	srv, err := tbemu.New(tbemu.Options{MQTTAddr: "127.0.0.1:1883", HTTPAddr: "127.0.0.1:8080"})
+//	go srv.Run(ctx)
+//	conn, err := srv.Dial(ctx) // in-memory connection, no file descriptor
+//
+// A default device profile ("default", provision key and secret in Options)
+// exists from the start. Devices provision themselves or are created through
+// the Go API or REST. Firmware packages are uploaded, assigned to a profile or
+// a device, and rolled out through an OTA queue like ThingsBoard's.
+//
+// Replies (provisioning, attribute and RPC responses, firmware chunks) are
+// written to the one connection that asked, whether or not it subscribed, as
+// ThingsBoard does; every device uses the same literal v1/devices/me topics,
+// so routing them through the broker would leak one device's replies to all.
+// Shared-attribute pushes and server-side RPC need a subscription. Device
+// publishes are acknowledged and consumed, never routed.
+//
+// # Deliberate differences from ThingsBoard
+//
+//   - The OTA queue default is 100 devices per second (ThingsBoard: 100 per
+//     60 s); set Options.OTAPackSize/OTAPackInterval for ThingsBoard's pace.
+//   - CHECK_PRE_PROVISIONED_DEVICES answers a repeat request with FAILURE, as
+//     ThingsBoard 4.2.1.1 and later do (SUCCESS up to 4.2.1).
+//   - No rule engine: client-side RPC other than getSessionLimits is answered
+//     {"error":"timeout"} after ClientRPCTimeout, as ThingsBoard answers when
+//     no rule chain replies. X.509 credentials, gateways, MQTT 5 reason codes
+//     in PUBACK and the v2 short telemetry topics are not emulated.
+//   - Latest telemetry and client attributes are persisted in batches once a
+//     second, so a kill -9 loses at most the last second of them; devices,
+//     credentials, profiles, packages and shared attributes are written at once.
+//
+// # Imports
+//
+// mochi-mqtt, bbolt, the standard library and firmware/tbapi (shared topic and
+// payload code). Never firmware, device or sim: tbemu is a black box that
+// speaks MQTT and HTTP.
+package tbemu
