@@ -159,7 +159,11 @@ func TestBoardEndToEnd(t *testing.T) {
 		require.Contains(t, all, want)
 	}
 	cancel()
-	<-done
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Board.Run did not return after its context ended")
+	}
 
 	// A second board object on the same bbolt file: stored token, no provisioning.
 	b2, err := NewBoard(opts)

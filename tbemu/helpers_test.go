@@ -49,7 +49,7 @@ func dialClient(t testing.TB, dial func() (net.Conn, error), id, user, pass stri
 	opts := paho.NewClientOptions().AddBroker("tcp://emulator:1883").
 		SetClientID(id).SetUsername(user).SetPassword(pass).
 		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectRetry(false).SetOrderMatters(true).
-		SetConnectTimeout(5*time.Second).SetWriteTimeout(5*time.Second).
+		SetConnectTimeout(5 * time.Second).SetWriteTimeout(5 * time.Second).
 		SetCustomOpenConnectionFn(func(*url.URL, paho.ClientOptions) (net.Conn, error) { return dial() }).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { cl.msgs <- msg{m.Topic(), m.Payload()} }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) { cl.lost <- err })

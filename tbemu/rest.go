@@ -148,9 +148,18 @@ func (s *Server) restHandler() http.Handler {
 	auth("POST /api/otaPackage", s.createPackage)
 	auth("POST /api/otaPackage/{id}", s.uploadPackage)
 	auth("GET /api/otaPackages", s.listPackages)
-	auth("GET /api/otaPackage/info/{id}", s.getPackage)
 	auth("GET /api/otaPackage/{id}", s.getPackage)
-	auth("GET /api/otaPackage/{id}/download", s.downloadPackage)
+	// /info/{id} and /{id}/download overlap as patterns: one route, two shapes.
+	auth("GET /api/otaPackage/{a}/{b}", func(w http.ResponseWriter, r *http.Request) {
+		switch a, b := r.PathValue("a"), r.PathValue("b"); {
+		case a == "info":
+			s.writePackage(w, b)
+		case b == "download":
+			s.downloadPackage(w, a)
+		default:
+			writeError(w, ErrNotFound)
+		}
+	})
 	auth("DELETE /api/otaPackage/{id}", s.deletePackage)
 	auth("GET /api/device/{id}", s.getDevice)
 	auth("POST /api/device", s.saveDevice)
@@ -289,8 +298,10 @@ func (s *Server) listPackages(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, paginate(r, out))
 }
 
-func (s *Server) getPackage(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.Package(r.PathValue("id"))
+func (s *Server) getPackage(w http.ResponseWriter, r *http.Request) { s.writePackage(w, r.PathValue("id")) }
+
+func (s *Server) writePackage(w http.ResponseWriter, id string) {
+	p, ok := s.Package(id)
 	if !ok {
 		writeError(w, ErrNotFound)
 		return
@@ -298,8 +309,8 @@ func (s *Server) getPackage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toPackageJSON(p))
 }
 
-func (s *Server) downloadPackage(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.Package(r.PathValue("id"))
+func (s *Server) downloadPackage(w http.ResponseWriter, id string) {
+	p, ok := s.Package(id)
 	data, ok2 := s.packageData(p.ID)
 	if !ok || !ok2 {
 		writeError(w, ErrNotFound)

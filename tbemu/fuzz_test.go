@@ -1,0 +1,44 @@
+package tbemu
+
+import (
+	"io"
+	"net"
+	"testing"
+
+	"tbsim/firmware/tbapi"
+)
+
+// FuzzDevicePublish feeds any topic and payload to the device API handlers
+// through a real mochi client: they may close the session (an error) but
+// must never panic.
+func FuzzDevicePublish(f *testing.F) {
+	for _, seed := range [][2]string{
+		{tbapi.TopicTelemetry, `[{"ts":1,"values":{"a":"1"}},{"b":null}]`},
+		{tbapi.TopicAttributes, `{"a":{"b":[1]}}`},
+		{tbapi.AttrRequestTopic(1), `{"sharedKeys":"a,b,","clientKeys":["c"]}`},
+		{tbapi.RPCRequestTopic(2), `{"method":"getSessionLimits"}`},
+		{tbapi.RPCResponseTopic(3), `{}`},
+		{"v2/fw/request/1/chunk/0", "4096"},
+		{"v2/sw/request/1/chunk/99999", ""},
+		{"v2/fw/request/1/chunk/0", "999999"},
+	} {
+		f.Add(seed[0], []byte(seed[1]))
+	}
+	s, err := New(Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
+	d, _ := s.CreateDevice(DeviceSpec{Name: "fuzz"})
+	pkg, _ := s.AddFirmware(PackageSpec{Title: "T", Version: "1"}, []byte("\xE9 some firmware bytes"), tbapi.SHA256)
+	s.AssignDeviceFirmware(d.ID, pkg.ID)
+	f.Fuzz(func(t *testing.T, topic string, payload []byte) {
+		srvSide, devSide := net.Pipe()
+		go io.Copy(io.Discard, devSide)
+		defer devSide.Close()
+		cl := s.mqtt.NewClient(srvSide, "mem", "fuzz", false)
+		c := newConn(cl, d.ID, false)
+		_ = s.devicePublish(c, topic, payload)
+		_ = s.provisionPublish(newConn(cl, "", true), topic, payload)
+	})
+}
