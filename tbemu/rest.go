@@ -298,7 +298,9 @@ func (s *Server) listPackages(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, paginate(r, out))
 }
 
-func (s *Server) getPackage(w http.ResponseWriter, r *http.Request) { s.writePackage(w, r.PathValue("id")) }
+func (s *Server) getPackage(w http.ResponseWriter, r *http.Request) {
+	s.writePackage(w, r.PathValue("id"))
+}
 
 func (s *Server) writePackage(w http.ResponseWriter, id string) {
 	p, ok := s.Package(id)
