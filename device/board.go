@@ -31,8 +31,22 @@ type BoardOptions struct {
 	BootTime time.Duration
 	// OnLine, if set, is called with every serial line (from the board's goroutine).
 	OnLine func(Line)
-	// OnPublishAck, if set, gets the publish-to-acknowledgement latency.
-	OnPublishAck func(time.Duration)
+	// Observer, if set, is told what happens, for metrics.
+	Observer Observer
+}
+
+// Observer receives a board's measurements. Transition is called from the
+// board's goroutine; the others from paho's goroutines, concurrently.
+type Observer interface {
+	// Transition reports a status change, with the time it was seen.
+	Transition(b *Board, prev, cur BoardStatus, at time.Time)
+	// Connected reports a connection attempt: its duration and outcome
+	// ("ok", "refused N", or the network error).
+	Connected(d time.Duration, outcome string)
+	PublishAck(d time.Duration)
+	ChunkRTT(d time.Duration)
+	// Lost reports a dropped connection with its cause.
+	Lost(cause string)
 }
 
 // Line is one serial line with the time it was printed.
@@ -225,10 +239,14 @@ func (b *Board) EraseToken() {
 func (b *Board) Status() BoardStatus { return *b.status.Load() }
 
 func (b *Board) publishStatus() {
-	b.status.Store(&BoardStatus{
+	cur := &BoardStatus{
 		Name: b.opts.Identity.Name(), Status: b.m.Status(),
 		BootCount: b.boots, LastReset: b.reset, Bricked: b.bricked,
-	})
+	}
+	prev := b.status.Swap(cur)
+	if o := b.opts.Observer; o != nil && prev != nil && *prev != *cur {
+		o.Transition(b, *prev, *cur, time.Now())
+	}
 }
 
 // Println is the firmware's console port: the ring buffer, the OnLine hook
@@ -256,11 +274,12 @@ func (b *Board) Console() []Line {
 	return append(append([]Line(nil), b.console[b.head:]...), b.console[:b.head]...)
 }
 
-func (b *Board) observePublish(d time.Duration) {
-	if b.opts.OnPublishAck != nil {
-		b.opts.OnPublishAck(d)
-	}
-}
+// Identity returns the board's identity.
+func (b *Board) Identity() Identity { return b.opts.Identity }
+
+// Flash returns the board's flash; read it only while the board is stopped
+// or from an Observer's Transition (the board's goroutine).
+func (b *Board) Flash() *Flash { return b.opts.Flash }
 
 type wallClock struct{}
 

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"encoding/hex"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -254,3 +255,30 @@ func BenchmarkOTAWrite1MiB(b *testing.B) {
 		}
 	}
 }
+
+func TestFlashStateRoundTrip(t *testing.T) {
+	store := NewImageStore()
+	f := newTestFlash(t, store)
+	img := buildImage(t, espimage.ESP32S3, "n", 9000)
+	require.NoError(t, writeUpdate(f, img))
+	require.NoError(t, f.SetBoot("CORE_ESP32", "1.1.0"))
+	_, err := f.Boot()
+	require.NoError(t, err)
+	require.NoError(t, f.MarkValid())
+	st := f.State()
+	blobs := map[string][]byte{}
+	for _, s := range f.Slots {
+		sum := s.Blob.Sum()
+		blobs[hexSum(sum)] = s.Blob.Bytes()
+	}
+	g, err := RestoreFlash(NewImageStore(), espimage.ESP32S3, st, func(sha string) ([]byte, bool) { b, ok := blobs[sha]; return b, ok })
+	require.NoError(t, err)
+	slot, err := g.Boot()
+	require.NoError(t, err)
+	require.Equal(t, 1, slot)
+	require.Equal(t, "1.1.0", g.RunningImage().Version)
+	_, err = RestoreFlash(NewImageStore(), espimage.ESP32S3, st, func(string) ([]byte, bool) { return nil, false })
+	require.ErrorIs(t, err, ErrImageMissing)
+}
+
+func hexSum(b [32]byte) string { return hex.EncodeToString(b[:]) }

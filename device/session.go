@@ -5,6 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -25,10 +28,11 @@ var errNotConnected = errors.New("mqtt: not connected")
 // events of older generations, so nothing of a closed connection leaks into
 // the next one.
 type session struct {
-	b      *Board
-	client mqtt.Client
-	gen    uint64
-	pubID  uint32
+	b         *Board
+	client    mqtt.Client
+	gen       uint64
+	pubID     uint32
+	chunkSent atomic.Int64 // unix ns of the last chunk request, for the round trip
 }
 
 var _ firmware.Session = (*session)(nil)
@@ -52,24 +56,38 @@ func (s *session) Connect(c firmware.Credentials) error {
 			return b.opts.Dial(b.ctx)
 		}).
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
+			if o := b.opts.Observer; o != nil && strings.HasPrefix(m.Topic(), "v2/fw/response/") {
+				if sent := s.chunkSent.Load(); sent != 0 {
+					o.ChunkRTT(time.Duration(time.Now().UnixNano() - sent))
+				}
+			}
 			b.send(gen, firmware.Event{Kind: firmware.EventMessage, Topic: m.Topic(), Payload: m.Payload()})
 		}).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			b.send(gen, firmware.Event{Kind: firmware.EventConnectionLost, Reason: lostReason(err)})
+			reason := lostReason(err)
+			if o := b.opts.Observer; o != nil {
+				o.Lost(reason)
+			}
+			b.send(gen, firmware.Event{Kind: firmware.EventConnectionLost, Reason: reason})
 		})
 	client := mqtt.NewClient(opts)
 	s.client = client
 	go func() {
+		start := time.Now()
 		tok := client.Connect()
 		tok.Wait()
-		ev := firmware.Event{Kind: firmware.EventConnected}
+		ev, outcome := firmware.Event{Kind: firmware.EventConnected}, "ok"
 		if err := tok.Error(); err != nil {
 			code := tok.(*mqtt.ConnectToken).ReturnCode()
 			if code > 0 && code <= packets.ErrRefusedNotAuthorised {
-				ev = firmware.Event{Kind: firmware.EventRefused, Code: code}
+				ev, outcome = firmware.Event{Kind: firmware.EventRefused, Code: code}, "refused "+strconv.Itoa(int(code))
 			} else {
 				ev = firmware.Event{Kind: firmware.EventConnectionLost, Reason: lostReason(err)}
+				outcome = ev.Reason
 			}
+		}
+		if o := b.opts.Observer; o != nil {
+			o.Connected(time.Since(start), outcome)
 		}
 		b.send(gen, ev)
 	}()
@@ -113,11 +131,16 @@ func (s *session) Publish(topic string, payload []byte, qos byte) (uint32, error
 	s.pubID++
 	id, gen, b := s.pubID, s.gen, s.b
 	sent := time.Now()
+	if strings.HasPrefix(topic, "v2/fw/request/") {
+		s.chunkSent.Store(sent.UnixNano())
+	}
 	tok := c.Publish(topic, qos, false, payload)
 	go func() {
 		tok.Wait()
 		if tok.Error() == nil {
-			b.observePublish(time.Since(sent))
+			if o := b.opts.Observer; o != nil {
+				o.PublishAck(time.Since(sent))
+			}
 			b.send(gen, firmware.Event{Kind: firmware.EventPublished, ID: id})
 		}
 	}()
