@@ -1,0 +1,154 @@
+package sim_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"tbsim/device"
+	"tbsim/device/espimage"
+	"tbsim/firmware"
+	"tbsim/firmware/tbapi"
+	"tbsim/sim"
+	"tbsim/tbemu"
+)
+
+func fastFirmware(key, secret string) firmware.Config {
+	c := firmware.Defaults()
+	c.ProvisionKey, c.ProvisionSecret = key, secret
+	c.TelemetryInterval = 200 * time.Millisecond
+	c.BackoffMin, c.BackoffMax = 100*time.Millisecond, time.Second
+	return c
+}
+
+func startEmu(t *testing.T, opts tbemu.Options) *tbemu.Server {
+	opts.OTAPackInterval = 10 * time.Millisecond
+	s, err := tbemu.New(opts)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return s
+}
+
+// runFleet runs a fleet until cond holds (or fails after 30 s), then stops it.
+func runFleet(t *testing.T, opts sim.Options, cond func(sim.Snapshot) bool) sim.Snapshot {
+	t.Helper()
+	f, err := sim.New(opts)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	var snap sim.Snapshot
+	for {
+		snap = f.Snapshot()
+		if cond(snap) {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("condition not reached: %+v", snap)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	require.NoError(t, <-done)
+	return snap
+}
+
+func TestFleetAgainstEmulator(t *testing.T) {
+	emu := startEmu(t, tbemu.Options{})
+	dir := t.TempDir()
+	opts := sim.Options{
+		Devices: 20, Seed: 7, Ramp: 500, Firmware: fastFirmware("tbsim-provision-key", "tbsim-provision-secret"),
+		WiFi: device.WiFiConfig{ConnectMin: 10 * time.Millisecond, ConnectMax: 50 * time.Millisecond},
+		Dial: emu.Dial, StateDir: dir, BootTime: time.Millisecond,
+	}
+	snap := runFleet(t, opts, func(s sim.Snapshot) bool { return s.Online == 20 && s.Trends["publish"].Count > 40 })
+	require.Equal(t, 20, snap.Provisioned)
+	require.Equal(t, int64(20), snap.Outcomes.Get("provisioned"))
+	require.Equal(t, uint64(20), snap.Trends["provision"].Count)
+	require.Equal(t, int64(20), emu.Stats().Provisioned)
+	require.Len(t, emu.Devices(), 20)
+
+	// Second run on the same state: stored tokens, nobody provisions.
+	snap = runFleet(t, opts, func(s sim.Snapshot) bool { return s.Online == 20 })
+	require.Equal(t, int64(0), snap.Outcomes.Get("provisioned"))
+	require.Equal(t, int64(20), emu.Stats().Provisioned)
+
+	// An update to the whole profile: everyone UPDATED; the end-to-end trend filled.
+	img, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP32S3, Title: "CORE_ESP32", Version: "1.1.0", Size: 100_000})
+	require.NoError(t, err)
+	pkg, err := emu.AddFirmware(tbemu.PackageSpec{Title: "CORE_ESP32", Version: "1.1.0"}, img, tbapi.SHA256)
+	require.NoError(t, err)
+	prof, _ := emu.DefaultProfile()
+	require.NoError(t, emu.AssignProfileFirmware(prof.ID, pkg.ID))
+	snap = runFleet(t, opts, func(s sim.Snapshot) bool { return s.Versions["1.1.0"] == 20 && s.OTAStates["UPDATED"] == 20 })
+	require.Equal(t, uint64(20), snap.Trends["ota"].Count)
+	require.Greater(t, snap.Trends["chunk"].Count, uint64(20*20))
+	require.Equal(t, map[string]int{"UPDATED": 20}, emu.OTAProgress()[pkg.ID])
+
+	// The flash state was saved: the next run boots 1.1.0 at once.
+	snap = runFleet(t, opts, func(s sim.Snapshot) bool { return s.Online == 20 })
+	require.Equal(t, 20, snap.Versions["1.1.0"])
+	require.Equal(t, int64(0), snap.Outcomes.Get("ota updated"))
+}
+
+func mustDevice(t *testing.T, emu *tbemu.Server, name string) tbemu.Device {
+	d, ok := emu.DeviceByName(name)
+	require.True(t, ok, name)
+	return d
+}
+
+func TestShards(t *testing.T) {
+	seen := map[int]bool{}
+	for i := 0; i < 3; i++ {
+		s, err := sim.ParseShard(string(rune('0'+i)) + "/3")
+		require.NoError(t, err)
+		lo, hi := s.Range(100)
+		for g := lo; g < hi; g++ {
+			require.False(t, seen[g])
+			seen[g] = true
+		}
+	}
+	require.Len(t, seen, 100)
+	for _, bad := range []string{"3/3", "-1/2", "1", "a/b", "0/0"} {
+		_, err := sim.ParseShard(bad)
+		require.Error(t, err, bad)
+	}
+}
+
+func TestFaults(t *testing.T) {
+	emu := startEmu(t, tbemu.Options{})
+	opts := sim.Options{
+		Devices: 6, Seed: 1, Ramp: 1000, Firmware: fastFirmware("tbsim-provision-key", "tbsim-provision-secret"),
+		WiFi: device.WiFiConfig{ConnectMin: 10 * time.Millisecond, ConnectMax: 20 * time.Millisecond},
+		Dial: emu.Dial, BootTime: time.Millisecond,
+	}
+	f, err := sim.New(opts)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.Run(ctx)
+	require.Eventually(t, func() bool { return f.Snapshot().Online == 6 }, 20*time.Second, 20*time.Millisecond)
+	pick := f.Pick(2, 99)
+	require.Equal(t, pick, f.Pick(2, 99), "deterministic")
+	f.EraseTokens(pick)
+	f.PowerCycle(pick)
+	require.Eventually(t, func() bool {
+		s := f.Snapshot()
+		return s.Online == 4 && s.Boots == 8 && emu.Stats().ProvisionFailed >= 2
+	}, 20*time.Second, 20*time.Millisecond, "power-cycled devices provision again, and fail: ThingsBoard refuses an existing name")
+	for _, i := range pick {
+		require.NoError(t, emu.DeleteDevice(mustDevice(t, emu, f.Boards()[i].Identity().Name()).ID))
+	}
+	require.Eventually(t, func() bool { return f.Snapshot().Online == 6 }, 20*time.Second, 20*time.Millisecond,
+		"once the server forgets them, they provision and come back")
+	f.DropWiFi(f.Pick(6, 1), 300*time.Millisecond)
+	require.Eventually(t, func() bool { return f.Snapshot().Online < 6 }, 5*time.Second, 10*time.Millisecond)
+}
