@@ -78,7 +78,7 @@ type Fleet struct {
 	first   int
 	metrics *Metrics
 	started time.Time
-	mu      sync.Mutex // guards live
+	mu      sync.Mutex // guards live and started
 	live    []bool
 }
 
@@ -202,7 +202,9 @@ func (f *Fleet) Metrics() *Metrics { return f.metrics }
 // Run starts the boards at the ramp rate (with jitter), runs them until ctx
 // ends, then stops them all and saves the fleet state.
 func (f *Fleet) Run(ctx context.Context) error {
+	f.mu.Lock()
 	f.started = time.Now()
+	f.mu.Unlock()
 	rng := rand.New(rand.NewPCG(f.opts.Seed, 0x5eed))
 	var wg sync.WaitGroup
 	step := time.Duration(float64(time.Second) / f.opts.Ramp)
@@ -235,7 +237,11 @@ ramp:
 }
 
 // Started returns when Run began.
-func (f *Fleet) Started() time.Time { return f.started }
+func (f *Fleet) Started() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.started
+}
 
 // Pick chooses n distinct board positions deterministically from seed.
 func (f *Fleet) Pick(n int, seed uint64) []int {

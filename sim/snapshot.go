@@ -32,11 +32,11 @@ type ErrorCause struct {
 // Snapshot reads every board's status (lock-free) and the metrics.
 func (f *Fleet) Snapshot() Snapshot {
 	s := Snapshot{Devices: len(f.boards), ByState: map[string]int{}, Versions: map[string]int{}, OTAStates: map[string]int{}}
+	f.mu.Lock()
+	live := append([]bool(nil), f.live...)
 	if !f.started.IsZero() {
 		s.Elapsed = time.Since(f.started)
 	}
-	f.mu.Lock()
-	live := append([]bool(nil), f.live...)
 	f.mu.Unlock()
 	for i, b := range f.boards {
 		if !live[i] {
