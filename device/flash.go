@@ -266,3 +266,12 @@ func (f *Flash) MarkValid() error {
 
 // Updating reports whether an update is open.
 func (f *Flash) Updating() bool { return f.update != nil }
+
+// SelectedSlot is the slot otadata selects, without verifying its image
+// (0 when no entry is valid, as the bootloader falls back to ota_0).
+func (f *Flash) SelectedSlot() int {
+	if act := activeEntry(f.Otadata); act >= 0 {
+		return slotOf(f.Otadata[act].Seq, len(f.Slots))
+	}
+	return 0
+}

@@ -11,6 +11,49 @@ import (
 	"tbsim/device/espimage"
 )
 
+// FlashRecord summarises one device's stored flash for listings.
+type FlashRecord struct {
+	Running string // title and version of the slot otadata selects
+	Boots   int
+}
+
+// ReadFlashState opens a state directory's flash.db read-only and returns
+// each device's record.
+func ReadFlashState(path string) (map[string]FlashRecord, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	out := map[string]FlashRecord{}
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketFlash)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var rec flashRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return err
+			}
+			out[string(k)] = FlashRecord{Running: rec.running(), Boots: rec.Boots}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// running names the image the bootloader would pick (without verifying it).
+func (r flashRecord) running() string {
+	f, err := device.RestoreFlash(device.NewImageStore(), espimage.ESP32S3, device.FlashState{Otadata: r.Flash.Otadata}, nil)
+	if err != nil {
+		return ""
+	}
+	slot := f.SelectedSlot()
+	s := r.Flash.Slots[slot]
+	return s.Title + " " + s.Version
+}
+
 // flashDB keeps the fleet's flash: otadata and slot references per device,
 // and slot images once per SHA-256.
 type flashDB struct{ db *bolt.DB }
@@ -42,8 +85,29 @@ func openFlashDB(path string) (*flashDB, error) {
 
 func (d *flashDB) close() error { return d.db.Close() }
 
-func (d *flashDB) load(name string, store *device.ImageStore) (*device.Flash, bool, error) {
-	var st device.FlashState
+// flashRecord is what flash.db keeps per device.
+type flashRecord struct {
+	Flash device.FlashState
+	Boots int // power-ons and resets over every run
+}
+
+// Record reads a device's stored record (for tbsim devices ls).
+func (d *flashDB) record(name string) (flashRecord, bool, error) {
+	var rec flashRecord
+	var found bool
+	err := d.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketFlash).Get([]byte(name))
+		if v == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(v, &rec)
+	})
+	return rec, found, err
+}
+
+func (d *flashDB) load(name string, store *device.ImageStore) (*device.Flash, int, bool, error) {
+	var rec flashRecord
 	var found bool
 	images := map[string][]byte{}
 	err := d.db.View(func(tx *bolt.Tx) error {
@@ -52,10 +116,10 @@ func (d *flashDB) load(name string, store *device.ImageStore) (*device.Flash, bo
 			return nil
 		}
 		found = true
-		if err := json.Unmarshal(v, &st); err != nil {
+		if err := json.Unmarshal(v, &rec); err != nil {
 			return err
 		}
-		for _, s := range st.Slots {
+		for _, s := range rec.Flash.Slots {
 			if s.SHA256 != "" {
 				if img := tx.Bucket(bucketImages).Get([]byte(s.SHA256)); img != nil {
 					images[s.SHA256] = append([]byte(nil), img...)
@@ -65,23 +129,24 @@ func (d *flashDB) load(name string, store *device.ImageStore) (*device.Flash, bo
 		return nil
 	})
 	if err != nil || !found {
-		return nil, false, err
+		return nil, 0, false, err
 	}
-	f, err := device.RestoreFlash(store, espimage.ESP32S3, st, func(sha string) ([]byte, bool) {
+	f, err := device.RestoreFlash(store, espimage.ESP32S3, rec.Flash, func(sha string) ([]byte, bool) {
 		b, ok := images[sha]
 		return b, ok
 	})
 	if err != nil {
-		return nil, false, err
+		return nil, 0, false, err
 	}
-	return f, true, nil
+	return f, rec.Boots, true, nil
 }
 
-// saveAll writes every board's flash in one transaction; boards must be stopped.
-func (d *flashDB) saveAll(boards []*device.Board) error {
+// saveAll writes every board's flash in one transaction; boards must be
+// stopped. prevBoots are the boot counts of earlier runs.
+func (d *flashDB) saveAll(boards []*device.Board, prevBoots []int) error {
 	return d.db.Update(func(tx *bolt.Tx) error {
 		fb, ib := tx.Bucket(bucketFlash), tx.Bucket(bucketImages)
-		for _, b := range boards {
+		for i, b := range boards {
 			fl := b.Flash()
 			st := fl.State()
 			for i, s := range st.Slots {
@@ -91,7 +156,7 @@ func (d *flashDB) saveAll(boards []*device.Board) error {
 					}
 				}
 			}
-			v, err := json.Marshal(st)
+			v, err := json.Marshal(flashRecord{Flash: st, Boots: prevBoots[i] + b.Status().BootCount})
 			if err != nil {
 				return err
 			}

@@ -75,6 +75,7 @@ type Fleet struct {
 	flash   *flashDB
 	boards  []*device.Board
 	track   []tracker
+	boots   []int // boot counts of earlier runs, per board
 	first   int
 	metrics *Metrics
 	started time.Time
@@ -171,15 +172,17 @@ func (f *Fleet) newBoard(index uint32, factory *device.Blob) (*device.Board, err
 		nvs = m
 	}
 	var flash *device.Flash
+	boots := 0
 	if f.flash != nil {
-		fl, ok, err := f.flash.load(name, f.store)
+		fl, n, ok, err := f.flash.load(name, f.store)
 		if err != nil {
 			f.log.Warn("flash state unreadable, factory reset", "device", name, "error", err)
 		}
 		if ok {
-			flash = fl
+			flash, boots = fl, n
 		}
 	}
+	f.boots = append(f.boots, boots)
 	if flash == nil {
 		flash = device.NewFlash(f.store, espimage.ESP32S3, factory, f.opts.Firmware.Title, f.opts.Firmware.Version)
 	}
@@ -231,7 +234,7 @@ ramp:
 	f.log.Info("fleet stopped", "devices", len(f.boards))
 	var err error
 	if f.flash != nil {
-		err = f.flash.saveAll(f.boards)
+		err = f.flash.saveAll(f.boards, f.boots)
 	}
 	return errors.Join(err, f.closeState())
 }

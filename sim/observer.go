@@ -3,6 +3,7 @@ package sim
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tbsim/device"
@@ -24,7 +25,15 @@ type Metrics struct {
 	Errors      Counter // by cause, with an example device in examples
 	OTABytes    Counter // "bytes": chunk bytes written
 
+	otaFirst, otaLast atomic.Int64 // unix ns of the first and last chunk bytes: the download window
+
 	examples sync.Map // cause -> device name
+}
+
+// OTAWindow is the time between the first and the last chunk written by any
+// device: the span the aggregate download rate is computed over.
+func (m *Metrics) OTAWindow() time.Duration {
+	return time.Duration(m.otaLast.Load() - m.otaFirst.Load())
 }
 
 // Example returns a device that hit an error cause.
@@ -70,6 +79,8 @@ func (o *observer) Transition(b *device.Board, prev, cur device.BoardStatus, at 
 	}
 	if cur.OTABytes > prev.OTABytes {
 		m.OTABytes.Add("bytes", cur.OTABytes-prev.OTABytes)
+		m.otaFirst.CompareAndSwap(0, at.UnixNano())
+		m.otaLast.Store(at.UnixNano())
 	}
 	if cur.OTAState == prev.OTAState {
 		return

@@ -20,6 +20,7 @@ type Snapshot struct {
 	Disconnects  Counts                `json:"disconnects"`
 	Errors       []ErrorCause          `json:"errors"`
 	OTABytes     int64                 `json:"otaBytes"`
+	OTAWindow    time.Duration         `json:"otaWindow"` // first to last chunk, fleet-wide
 }
 
 // ErrorCause is one error cause with its count and an example device.
@@ -73,5 +74,6 @@ func (f *Fleet) Snapshot() Snapshot {
 		s.Errors = append(s.Errors, ErrorCause{Cause: e.Name, Count: e.Count, Example: m.Example(e.Name)})
 	}
 	s.OTABytes = m.OTABytes.Get("bytes")
+	s.OTAWindow = m.OTAWindow()
 	return s
 }

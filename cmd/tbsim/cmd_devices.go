@@ -1,0 +1,116 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"tbsim/device"
+	"tbsim/firmware"
+	"tbsim/sim"
+)
+
+func openNVS(stateDir string) (*device.BoltNVS, error) {
+	path := filepath.Join(stateDir, "nvs.db")
+	if _, err := os.Stat(path); err != nil {
+		return nil, usageErr("no fleet state in %s (run tbsim run first, or pass --state-dir)", stateDir)
+	}
+	return device.OpenBoltNVS(path)
+}
+
+func newDevicesCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "devices", Short: "Inspect the fleet's stored devices"}
+	var stateDir string
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List the devices in the state directory",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			nvs, err := openNVS(stateDir)
+			if err != nil {
+				return err
+			}
+			defer nvs.Close()
+			names, err := nvs.Devices()
+			if err != nil {
+				return err
+			}
+			flash, err := sim.ReadFlashState(filepath.Join(stateDir, "flash.db"))
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			sort.Strings(names)
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tPROVISIONED\tRUNNING\tBOOTS")
+			for _, n := range names {
+				_, terr := nvs.Device(n).GetString(firmware.Defaults().NVSNamespace, "token")
+				provisioned := "yes"
+				if terr != nil {
+					provisioned = "no"
+				}
+				rec := flash[n]
+				running := rec.Running
+				if running == "" {
+					running = "factory"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", n, provisioned, running, rec.Boots)
+			}
+			return tw.Flush()
+		},
+	}
+	ls.Flags().StringVar(&stateDir, "state-dir", "tbsim-state", "fleet state directory")
+	cmd.AddCommand(ls)
+	return cmd
+}
+
+func newNVSCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "nvs", Short: "Change the fleet's stored NVS"}
+	var stateDir, dev string
+	var all bool
+	clear := &cobra.Command{
+		Use:   "clear",
+		Short: "Erase stored tokens so devices provision again (the seed's clearTokenFromNVS)",
+		Example: `  tbsim nvs clear --device 24:0A:C4:00:00:04
+  tbsim nvs clear --all`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (dev == "") == !all {
+				return usageErr("nvs clear needs exactly one of --device MAC or --all")
+			}
+			nvs, err := openNVS(stateDir)
+			if err != nil {
+				return err
+			}
+			defer nvs.Close()
+			names := []string{}
+			if all {
+				if names, err = nvs.Devices(); err != nil {
+					return err
+				}
+			} else {
+				mac, err := device.ParseMAC(dev)
+				if err != nil {
+					return usageErr("--device: %v", err)
+				}
+				names = append(names, mac.String())
+			}
+			for _, n := range names {
+				if err := nvs.EraseDevice(n); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(e.stdout, "erased the NVS of %d device(s); they provision at their next boot\n", len(names))
+			return nil
+		},
+	}
+	clear.Flags().StringVar(&stateDir, "state-dir", "tbsim-state", "fleet state directory")
+	clear.Flags().StringVar(&dev, "device", "", "the device's MAC")
+	clear.Flags().BoolVar(&all, "all", false, "every device")
+	cmd.AddCommand(clear)
+	return cmd
+}

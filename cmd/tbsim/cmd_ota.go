@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"tbsim/device/espimage"
+	"tbsim/firmware/tbapi"
+	"tbsim/internal/tbrest"
+)
+
+type restFlags struct{ url, user, password string }
+
+func (r *restFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&r.url, "url", "http://127.0.0.1:8080", "ThingsBoard (or tbsim server) REST base URL")
+	cmd.Flags().StringVar(&r.user, "user", "tenant@thingsboard.org", "tenant user")
+	cmd.Flags().StringVar(&r.password, "password", "tenant", "tenant password")
+}
+
+func (r *restFlags) login(ctx context.Context) (*tbrest.Client, error) {
+	return tbrest.Login(ctx, r.url, r.user, r.password)
+}
+
+func newOTACmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "ota", Short: "Push firmware and watch a rollout through the ThingsBoard REST API"}
+	cmd.AddCommand(newOTAPushCmd(e), newOTAStatusCmd(e))
+	return cmd
+}
+
+func newOTAPushCmd(e *env) *cobra.Command {
+	var rf restFlags
+	var title, version, profile, deviceName, alg string
+	cmd := &cobra.Command{
+		Use:   "push FILE",
+		Short: "Upload a firmware package and assign it to a profile or a device",
+		Long: `Create an OTA package (title, version), upload FILE with its checksum, and
+assign it to a device profile (default: the default profile) or to one device,
+with ThingsBoard's REST calls. Works against a real ThingsBoard and tbsim server.`,
+		Example: `  tbsim ota push fw.bin --title CORE_ESP32 --version 1.1.0
+  tbsim ota push fw.bin --title CORE_ESP32 --version 1.1.0 --device 24:0A:C4:00:00:04 --url https://tb.example.com`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErr("ota push takes one firmware file, got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if title == "" || version == "" {
+				return usageErr("ota push needs --title and --version")
+			}
+			if profile != "" && deviceName != "" {
+				return usageErr("give --profile or --device, not both")
+			}
+			if _, ok := tbapi.ParseAlgorithm(alg); !ok {
+				return usageErr("--algorithm %q: want one of MD5, SHA256, SHA384, SHA512, CRC32, MURMUR3_32, MURMUR3_128", alg)
+			}
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			if _, err := espimage.Parse(data, espimage.ESP32S3); err != nil {
+				fmt.Fprintf(e.stderr, "warning: %s is not a valid ESP32-S3 image (%v); devices will reject it\n", args[0], err)
+			}
+			return otaPush(cmd.Context(), e, &rf, args[0], data, title, version, profile, deviceName, strings.ToUpper(alg))
+		},
+	}
+	cmd.Flags().StringVar(&title, "title", "", "package title (the firmware's fw_title)")
+	cmd.Flags().StringVar(&version, "version", "", "package version")
+	cmd.Flags().StringVar(&profile, "profile", "", "assign to this device profile (default: the default profile)")
+	cmd.Flags().StringVar(&deviceName, "device", "", "assign to this one device instead")
+	cmd.Flags().StringVar(&alg, "algorithm", "SHA256", "checksum algorithm")
+	rf.add(cmd)
+	return cmd
+}
+
+func otaPush(ctx context.Context, e *env, rf *restFlags, file string, data []byte, title, version, profile, deviceName, alg string) error {
+	c, err := rf.login(ctx)
+	if err != nil {
+		return err
+	}
+	var prof tbrest.Object
+	var dev tbrest.Object
+	switch {
+	case deviceName != "":
+		if dev, err = c.DeviceByName(ctx, deviceName); err != nil {
+			return fmt.Errorf("device %s: %w", deviceName, err)
+		}
+		pid, _ := dev["deviceProfileId"].(map[string]any)
+		id, _ := pid["id"].(string)
+		prof, err = c.Profile(ctx, id)
+	case profile != "":
+		prof, err = c.ProfileByName(ctx, profile)
+	default:
+		prof, err = c.DefaultProfile(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	pkg, err := c.CreatePackage(ctx, prof.ID(), title, version)
+	if err != nil {
+		return fmt.Errorf("create package: %w", err)
+	}
+	if pkg, err = c.UploadPackage(ctx, pkg.ID(), filepath.Base(file), data, alg); err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	ref := map[string]any{"entityType": "OTA_PACKAGE", "id": pkg.ID()}
+	target := fmt.Sprintf("profile %v", prof["name"])
+	if dev != nil {
+		dev["firmwareId"] = ref
+		_, err = c.SaveDevice(ctx, dev)
+		target = "device " + deviceName
+	} else {
+		prof["firmwareId"] = ref
+		_, err = c.SaveProfile(ctx, prof)
+	}
+	if err != nil {
+		return fmt.Errorf("assign: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "package %s %s (%d bytes, %s %v) assigned to %s\n", title, version, len(data), alg, pkg["checksum"], target)
+	return nil
+}
+
+func newOTAStatusCmd(e *env) *cobra.Command {
+	var rf restFlags
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show how many devices are in each fw_state",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := rf.login(ctx)
+			if err != nil {
+				return err
+			}
+			devs, err := c.Devices(ctx)
+			if err != nil {
+				return err
+			}
+			counts := map[string]int{}
+			for _, d := range devs {
+				v, err := c.Latest(ctx, d.ID(), tbapi.KeyFwState, tbapi.KeyTargetFwVersion, tbapi.KeyCurrentFwVersion)
+				if err != nil {
+					return err
+				}
+				state := v[tbapi.KeyFwState]
+				if state == "" {
+					state = "-"
+				}
+				counts[fmt.Sprintf("%s\t%s\t%s", state, orDash(v[tbapi.KeyTargetFwVersion]), orDash(v[tbapi.KeyCurrentFwVersion]))]++
+			}
+			keys := make([]string, 0, len(counts))
+			for k := range counts {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "FW_STATE\tTARGET\tCURRENT\tDEVICES")
+			for _, k := range keys {
+				fmt.Fprintf(tw, "%s\t%d\n", k, counts[k])
+			}
+			fmt.Fprintf(tw, "total\t\t\t%d\n", len(devs))
+			return tw.Flush()
+		},
+	}
+	rf.add(cmd)
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,380 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"tbsim/device"
+	"tbsim/device/espimage"
+	"tbsim/firmware"
+	"tbsim/firmware/tbapi"
+	"tbsim/internal/report"
+	"tbsim/sim"
+	"tbsim/tbemu"
+)
+
+type runOptions struct {
+	devices           int
+	duration          time.Duration
+	ramp              string
+	seed              uint64
+	shard             string
+	stateDir          string
+	server            string
+	provisionKey      string
+	provisionSecret   string
+	caFile            string
+	insecure          bool
+	certFile, keyFile string
+	sourceIPs         []string
+	telemetryInterval time.Duration
+	fwTitle           string
+	fwVersion         string
+	otaFile           string
+	otaVersion        string
+	otaTitle          string
+	otaAfter          time.Duration
+	listen            string
+	metrics           string
+	jsonFile          string
+	console           string
+	wifiConnect       string
+}
+
+func (o *runOptions) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.SortFlags = false
+	f.IntVar(&o.devices, "devices", 500, "number of devices (in the whole fleet when sharded)")
+	f.DurationVar(&o.duration, "duration", 0, "stop after this long (0: run until Ctrl-C)")
+	f.StringVar(&o.ramp, "ramp", "200/s", "connection ramp-up rate, devices per second (N/s)")
+	f.Uint64Var(&o.seed, "seed", 1, "fleet seed: identities, Wi-Fi values, jitter")
+	f.StringVar(&o.shard, "shard", "", "run slice i of n of the fleet's identities (i/n, 0-based)")
+	f.StringVar(&o.stateDir, "state-dir", "tbsim-state", "fleet state (NVS, flash); a second run reconnects with stored tokens")
+	f.StringVar(&o.server, "server", "", "ThingsBoard MQTT address, mqtt://host:1883 or mqtts://host:8883 (default: embedded server)")
+	f.StringVar(&o.provisionKey, "provision-key", "", "device profile provision key (embedded: automatic)")
+	f.StringVar(&o.provisionSecret, "provision-secret", "", "device profile provision secret (embedded: automatic)")
+	f.StringVar(&o.caFile, "ca-file", "", "PEM CA certificates for mqtts")
+	f.BoolVar(&o.insecure, "insecure-skip-verify", false, "do not verify the server certificate (mqtts)")
+	f.StringVar(&o.certFile, "cert", "", "client certificate (PEM) for mqtts")
+	f.StringVar(&o.keyFile, "key", "", "client key (PEM) for mqtts")
+	f.StringSliceVar(&o.sourceIPs, "source-ip", nil, "local addresses to dial from, in turn (comma-separated)")
+	f.DurationVar(&o.telemetryInterval, "telemetry-interval", 5*time.Second, "telemetry period of every device")
+	f.StringVar(&o.fwTitle, "fw-title", "CORE_ESP32", "title of the initial firmware image")
+	f.StringVar(&o.fwVersion, "fw-version", "1.0.0", "version of the initial firmware image")
+	f.StringVar(&o.otaFile, "ota", "", "embedded server: roll out this firmware .bin mid-run (see tbsim firmware build)")
+	f.StringVar(&o.otaVersion, "ota-version", "", "version of the --ota firmware")
+	f.StringVar(&o.otaTitle, "ota-title", "", "title of the --ota firmware (default: --fw-title)")
+	f.DurationVar(&o.otaAfter, "ota-after", 30*time.Second, "when to assign the --ota firmware, after start")
+	f.StringVar(&o.listen, "listen", "", "also expose the embedded server's MQTT on this TCP address (e.g. :1883)")
+	f.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. :9100)")
+	f.StringVar(&o.jsonFile, "json", "", "write the summary as JSON to this file")
+	f.StringVar(&o.console, "console", "", "stream this device's serial log (its MAC) to stderr")
+	f.StringVar(&o.wifiConnect, "wifi-connect", "1s-5s", "Wi-Fi connect time range, min-max")
+}
+
+func newRunCmd(e *env) *cobra.Command {
+	o := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run a simulated fleet",
+		Long: `Run a fleet of simulated devices. Without --server it starts the embedded
+ThingsBoard-compatible server in-process and connects the devices to it over
+in-memory connections; with --server it load-tests a real ThingsBoard.`,
+		Example: `  # 500 devices against the embedded server, until Ctrl-C
+  tbsim run --devices 500
+
+  # the same fleet, an update after 30 s, summary as JSON
+  tbsim firmware build --version 1.1.0 -o fw.bin
+  tbsim run --devices 500 --duration 5m --ota fw.bin --ota-version 1.1.0 --json summary.json
+
+  # load-test a ThingsBoard: shard 0 of 4 of a 20,000-device fleet
+  tbsim run --server mqtts://tb.example.com --provision-key K --provision-secret S \
+    --devices 20000 --shard 0/4 --ramp 100/s`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runFleet(cmd.Context(), e, o) },
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+func parseRamp(s string) (float64, error) {
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "/s"), 64)
+	if err != nil || v <= 0 {
+		return 0, usageErr("--ramp %q: want a positive rate such as 200/s", s)
+	}
+	return v, nil
+}
+
+func parseRange(flag, s string) (time.Duration, time.Duration, error) {
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := time.ParseDuration(a)
+	hi, err2 := time.ParseDuration(b)
+	if !ok || err1 != nil || err2 != nil || lo < 0 || hi < lo {
+		return 0, 0, usageErr("--%s %q: want min-max durations such as 1s-5s", flag, s)
+	}
+	return lo, hi, nil
+}
+
+// build turns the flags into fleet options, checking every flag.
+func (o *runOptions) build() (sim.Options, error) {
+	var errs []error
+	if o.devices <= 0 {
+		errs = append(errs, usageErr("--devices %d: want a positive number", o.devices))
+	}
+	ramp, err := parseRamp(o.ramp)
+	errs = append(errs, err)
+	var shard sim.Shard
+	if o.shard != "" {
+		if shard, err = sim.ParseShard(o.shard); err != nil {
+			errs = append(errs, usageErr("--shard: %v", err))
+		}
+	}
+	lo, hi, err := parseRange("wifi-connect", o.wifiConnect)
+	errs = append(errs, err)
+	if o.server != "" && (o.provisionKey == "" || o.provisionSecret == "") {
+		errs = append(errs, usageErr("--server needs --provision-key and --provision-secret (the device profile's provisioning credentials)"))
+	}
+	if o.server != "" && (o.otaFile != "" || o.listen != "") {
+		errs = append(errs, usageErr("--ota and --listen apply to the embedded server; with --server use tbsim ota push --url"))
+	}
+	if o.otaFile != "" && o.otaVersion == "" {
+		errs = append(errs, usageErr("--ota needs --ota-version"))
+	}
+	fw := firmware.Defaults()
+	fw.Title, fw.Version, fw.TelemetryInterval = o.fwTitle, o.fwVersion, o.telemetryInterval
+	fw.ProvisionKey, fw.ProvisionSecret = o.provisionKey, o.provisionSecret
+	if err := fw.Validate(); err != nil {
+		errs = append(errs, &exitError{ExitUsage, err})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return sim.Options{}, &exitError{ExitUsage, err}
+	}
+	return sim.Options{
+		Devices: o.devices, Seed: o.seed, Shard: shard, Ramp: ramp, Firmware: fw,
+		WiFi: device.WiFiConfig{ConnectMin: lo, ConnectMax: hi}, StateDir: o.stateDir,
+	}, nil
+}
+
+func runFleet(ctx context.Context, e *env, o *runOptions) error {
+	opts, err := o.build()
+	if err != nil {
+		return err
+	}
+	opts.Logger = e.log
+	var emu *tbemu.Server
+	serverName := o.server
+	if o.server == "" {
+		// The embedded server keeps its devices and tokens in the state dir too,
+		// so a second run reconnects with the stored tokens.
+		var statePath string
+		if o.stateDir != "" {
+			if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
+				return err
+			}
+			statePath = filepath.Join(o.stateDir, "server.db")
+		}
+		emu, err = tbemu.New(tbemu.Options{MQTTAddr: o.listen, StatePath: statePath, Logger: e.log})
+		if err != nil {
+			return err
+		}
+		prof, _ := emu.DefaultProfile()
+		opts.Firmware.ProvisionKey, opts.Firmware.ProvisionSecret = prof.ProvisionKey, prof.ProvisionSecret
+		opts.Dial = emu.Dial
+		serverName = "embedded server"
+		if o.listen != "" {
+			serverName += " (also on " + emu.MQTTAddr() + ")"
+		}
+	} else {
+		opts.Dial, err = sim.NewDialer(sim.TransportOptions{Server: o.server, CAFile: o.caFile, Insecure: o.insecure,
+			CertFile: o.certFile, KeyFile: o.keyFile, SourceIPs: o.sourceIPs})
+		if err != nil {
+			return &exitError{ExitUsage, err}
+		}
+	}
+	var otaData []byte
+	if o.otaFile != "" {
+		if otaData, err = os.ReadFile(o.otaFile); err != nil {
+			return &exitError{ExitUsage, fmt.Errorf("--ota: %w", err)}
+		}
+		if _, err := espimage.Parse(otaData, espimage.ESP32S3); err != nil {
+			e.log.Warn("the --ota file is not a valid ESP32-S3 image: devices will reject it", "error", err)
+		}
+	}
+	if o.console != "" {
+		mac, err := device.ParseMAC(o.console)
+		if err != nil {
+			return &exitError{ExitUsage, fmt.Errorf("--console: %w", err)}
+		}
+		name := mac.String()
+		var mu sync.Mutex
+		opts.OnLine = func(dev string, l device.Line) {
+			if dev == name {
+				mu.Lock()
+				fmt.Fprintf(e.stderr, "%s [%s] %s\n", l.Time.Format("15:04:05.000"), dev, l.Text)
+				mu.Unlock()
+			}
+		}
+	}
+	fleet, err := sim.New(opts)
+	if err != nil {
+		return err
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if o.duration > 0 {
+		runCtx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
+	}
+	var wg sync.WaitGroup
+	emuDone := make(chan error, 1)
+	emuCtx, stopEmu := context.WithCancel(context.Background())
+	defer stopEmu()
+	if emu != nil {
+		go func() { emuDone <- emu.Run(emuCtx) }()
+	}
+	if o.metrics != "" {
+		srv, err := serveMetrics(o.metrics, fleet)
+		if err != nil {
+			return &exitError{ExitUsage, err}
+		}
+		defer srv.Close()
+	}
+	if otaData != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-runCtx.Done():
+				return
+			case <-time.After(o.otaAfter):
+			}
+			if err := rollOut(emu, o, otaData); err != nil {
+				fmt.Fprintln(e.stderr, "tbsim: OTA rollout:", err)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		liveView(runCtx, e.stderr, fleet)
+	}()
+
+	err = fleet.Run(runCtx)
+	wg.Wait()
+	sum := report.NewSummary(o.seed, serverName, fleet.Snapshot())
+	if emu != nil {
+		sum.OTA = map[string]map[string]int{}
+		for id, states := range emu.OTAProgress() {
+			if p, ok := emu.Package(id); ok {
+				sum.OTA[p.Title+" "+p.Version] = states
+			}
+		}
+		stopEmu()
+		err = errors.Join(err, <-emuDone)
+	}
+	report.WriteText(e.stdout, sum)
+	if o.jsonFile != "" {
+		if werr := writeJSONFile(o.jsonFile, sum); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}
+	return err
+}
+
+func rollOut(emu *tbemu.Server, o *runOptions, data []byte) error {
+	title := o.otaTitle
+	if title == "" {
+		title = o.fwTitle
+	}
+	pkg, err := emu.AddFirmware(tbemu.PackageSpec{Title: title, Version: o.otaVersion}, data, tbapi.SHA256)
+	if err != nil {
+		return err
+	}
+	prof, _ := emu.DefaultProfile()
+	return emu.AssignProfileFirmware(prof.ID, pkg.ID)
+}
+
+func writeJSONFile(path string, s report.Summary) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	if err := report.WriteJSON(f, s); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func serveMetrics(addr string, fleet *sim.Fleet) (*http.Server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		report.WritePrometheus(w, fleet.Snapshot())
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	return srv, nil
+}
+
+// liveView refreshes a compact block on a terminal, or prints one line every
+// few seconds otherwise: never one line per device or per event.
+func liveView(ctx context.Context, w io.Writer, fleet *sim.Fleet) {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	every := 5 * time.Second
+	if tty {
+		every = time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var lastAcks int64
+	lastAt := time.Now()
+	drawn := 0
+	for {
+		select {
+		case <-ctx.Done():
+			if tty && drawn > 0 {
+				fmt.Fprintf(w, "\x1b[%dA\x1b[J", drawn)
+			}
+			return
+		case now := <-t.C:
+			s := fleet.Snapshot()
+			acks := s.Outcomes.Get("publish acked")
+			rate := float64(acks-lastAcks) / now.Sub(lastAt).Seconds()
+			lastAcks, lastAt = acks, now
+			if !tty {
+				fmt.Fprintln(w, report.Line(s, rate))
+				continue
+			}
+			lines := report.Live(s, rate)
+			if drawn > 0 {
+				fmt.Fprintf(w, "\x1b[%dA", drawn)
+			}
+			for _, l := range lines {
+				fmt.Fprintf(w, "\x1b[2K%s\n", l)
+			}
+			drawn = len(lines)
+		}
+	}
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, listed in README.md.
+const (
+	ExitOK       = 0 // success
+	ExitRuntime  = 1 // the run failed (server unreachable, state file locked...)
+	ExitUsage    = 2 // bad flags, arguments or configuration
+	ExitExpected = 3 // a scenario's expectations failed
+)
+
+// exitError carries an exit code with an error.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{ExitUsage, fmt.Errorf(format, args...)}
+}
+
+// env is what commands may touch of the process: streams and a logger.
+type env struct {
+	stdout, stderr io.Writer
+	log            *slog.Logger
+}
+
+// Main runs the command line and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	e := &env{stdout: stdout, stderr: stderr}
+	root := newRoot(e)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintln(stderr, "tbsim:", err)
+	var xe *exitError
+	if errors.As(err, &xe) {
+		return xe.code
+	}
+	return ExitRuntime
+}
+
+func newRoot(e *env) *cobra.Command {
+	var verbose bool
+	root := &cobra.Command{
+		Use:           "tbsim",
+		Short:         "Simulate fleets of ESP32 devices against ThingsBoard",
+		Long:          "tbsim runs simulated ESP32-S3 devices that execute the real firmware logic (provisioning, NVS token, telemetry, OTA with A/B slots) against ThingsBoard or its own embedded ThingsBoard-compatible server.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelDebug
+			}
+			e.log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+		},
+	}
+	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log debug details to stderr")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &exitError{ExitUsage, fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())}
+	})
+	root.AddCommand(newRunCmd(e), newServerCmd(e), newOTACmd(e), newDevicesCmd(e), newNVSCmd(e), newFirmwareCmd(e))
+	return root
+}
+
+// noArgs rejects positional arguments with a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErr("%s takes no arguments, got %q", cmd.CommandPath(), args)
+	}
+	return nil
+}
