@@ -44,6 +44,15 @@ func newDevicesCmd(e *env) *cobra.Command {
 			if err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
+			seen := map[string]bool{}
+			for _, n := range names {
+				seen[n] = true
+			}
+			for n := range flash { // devices whose NVS was erased
+				if !seen[n] {
+					names = append(names, n)
+				}
+			}
 			sort.Strings(names)
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tPROVISIONED\tRUNNING\tBOOTS")

@@ -17,7 +17,8 @@ type Summary struct {
 	Server   string        `json:"server"`
 	Duration time.Duration `json:"duration"`
 	sim.Snapshot
-	PublishRate float64 `json:"publishRate"` // acknowledged publishes per second
+	Provisions  int64   `json:"provisionsThisRun"` // devices that provisioned during this run
+	PublishRate float64 `json:"publishRate"`       // acknowledged publishes per second
 	OTARateMBps float64 `json:"otaRateMBps"` // aggregate chunk bytes per second
 	// OTA is the emulator's view, per package label: devices per fw_state
 	// (embedded server only).
@@ -26,7 +27,7 @@ type Summary struct {
 
 // NewSummary derives rates from a snapshot.
 func NewSummary(seed uint64, server string, s sim.Snapshot) Summary {
-	sum := Summary{Seed: seed, Server: server, Duration: s.Elapsed, Snapshot: s}
+	sum := Summary{Seed: seed, Server: server, Duration: s.Elapsed, Snapshot: s, Provisions: s.Outcomes.Get("provisioned")}
 	if secs := s.Elapsed.Seconds(); secs > 0 {
 		sum.PublishRate = float64(s.Outcomes.Get("publish acked")) / secs
 	}
@@ -55,7 +56,8 @@ func WriteText(w io.Writer, s Summary) {
 		fmt.Fprintf(w, "     %s %s: %s\n", label, strings.Repeat(".", dots), fmt.Sprintf(format, args...))
 	}
 	fmt.Fprintf(w, "\n  tbsim summary: %d devices, %s against %s, seed %d\n\n", s.Devices, s.Duration.Round(time.Millisecond), s.Server, s.Seed)
-	row("devices", "%d started, %d provisioned, %d online, %d boots, %d re-provisioned", s.Started, s.Provisioned, s.Online, s.Boots, s.Reprovisions)
+	row("devices", "%d started, %d provisioned (%d this run), %d online, %d boots, %d re-provisioned",
+		s.Started, s.Provisioned, s.Provisions, s.Online, s.Boots, s.Reprovisions)
 	if len(s.ByState) > 0 {
 		row("states", "%s", joinCounts(s.ByState))
 	}
