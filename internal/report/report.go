@@ -19,7 +19,7 @@ type Summary struct {
 	sim.Snapshot
 	Provisions  int64   `json:"provisionsThisRun"` // devices that provisioned during this run
 	PublishRate float64 `json:"publishRate"`       // acknowledged publishes per second
-	OTARateMBps float64 `json:"otaRateMBps"` // aggregate chunk bytes per second
+	OTARateMBps float64 `json:"otaRateMBps"`       // aggregate chunk bytes per second
 	// OTA is the emulator's view, per package label: devices per fw_state
 	// (embedded server only).
 	OTA map[string]map[string]int `json:"ota,omitempty"`
