@@ -25,7 +25,7 @@ type BoardOptions struct {
 	WiFi     WiFiConfig
 	Dial     Dialer
 	Logger   *slog.Logger // nil: discard
-	// ConsoleLines bounds the serial-log ring buffer (default 256).
+	// ConsoleLines bounds the serial-log ring buffer (default 64).
 	ConsoleLines int
 	// BootTime is the reset-to-app_main delay (default 300 ms, the S3's log).
 	BootTime time.Duration
@@ -110,7 +110,7 @@ func NewBoard(o BoardOptions) (*Board, error) {
 		o.Flash = NewFlash(o.Store, espimage.ESP32S3, o.Factory, o.Firmware.Title, o.Firmware.Version)
 	}
 	if o.ConsoleLines <= 0 {
-		o.ConsoleLines = 256
+		o.ConsoleLines = 64
 	}
 	if o.BootTime == 0 {
 		o.BootTime = 300 * time.Millisecond
@@ -122,7 +122,7 @@ func NewBoard(o BoardOptions) (*Board, error) {
 	b := &Board{
 		opts:    o,
 		log:     log.With("device", o.Identity.Name()),
-		events:  make(chan boardEvent, 256),
+		events:  make(chan boardEvent, 32), // small: 10,000 boards hold one each
 		done:    make(chan struct{}),
 		console: make([]Line, o.ConsoleLines),
 	}
