@@ -43,6 +43,7 @@ type Status struct {
 	OTAError     string
 	Downloading  bool
 	OTABytes     int64 // bytes of the current download received
+	OTAWritten   int64 // bytes written to the OTA slot since boot, all downloads
 	Refusals     int   // "not authorized" refusals in a row
 	Reprovisions int   // times the token was dropped after refusals, this boot
 }
@@ -75,6 +76,8 @@ type Machine struct {
 	otaError   string
 	restartID  uint32 // publish whose PUBACK releases a pending restart
 	restarting bool
+
+	written int64 // OTA bytes written since boot
 
 	lastTelemetry []byte
 	buf           []byte // reused telemetry buffer
@@ -172,6 +175,7 @@ func (m *Machine) Status() Status {
 		OTAError:     m.otaError,
 		Downloading:  m.dl.active,
 		OTABytes:     m.dl.received,
+		OTAWritten:   m.written,
 		Refusals:     m.refusals,
 		Reprovisions: m.reprovs,
 	}

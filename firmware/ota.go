@@ -109,6 +109,7 @@ func (m *Machine) chunk(c tbapi.ChunkTopic, payload []byte) {
 	}
 	m.dl.sum.Write(payload)
 	m.dl.received += int64(len(payload))
+	m.written += int64(len(payload))
 	m.dl.chunk++
 	m.dl.retries = 0
 	if q := m.dl.received * 4 / m.dl.target.Size; q > m.dl.logged && m.dl.received < m.dl.target.Size {

@@ -48,7 +48,7 @@ type Options struct {
 	Devices  int    // devices in the whole fleet (a shard runs its slice)
 	Seed     uint64 // identities, Wi-Fi, jitter
 	Shard    Shard
-	Ramp     float64 // connections started per second (default 1000)
+	Ramp     float64 // connections started per second (default 2000)
 	Firmware firmware.Config
 	WiFi     device.WiFiConfig
 	Dial     device.Dialer
@@ -92,7 +92,7 @@ func New(opts Options) (*Fleet, error) {
 		return nil, errors.New("fleet: Dial is nil")
 	}
 	if opts.Ramp <= 0 {
-		opts.Ramp = 1000
+		opts.Ramp = 2000
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -77,8 +77,11 @@ func (o *observer) Transition(b *device.Board, prev, cur device.BoardStatus, at 
 		m.Outcomes.Add("reprovisioned", 1)
 		m.fail("token refused (CONNACK 5), re-provisioned", cur.Name)
 	}
-	if cur.OTABytes > prev.OTABytes {
-		m.OTABytes.Add("bytes", cur.OTABytes-prev.OTABytes)
+	if n := cur.OTAWritten - prev.OTAWritten; n > 0 || cur.BootCount != prev.BootCount && cur.OTAWritten > 0 {
+		if n <= 0 { // the counter restarted with the boot
+			n = cur.OTAWritten
+		}
+		m.OTABytes.Add("bytes", n)
 		m.otaFirst.CompareAndSwap(0, at.UnixNano())
 		m.otaLast.Store(at.UnixNano())
 	}

@@ -59,7 +59,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.SortFlags = false
 	f.IntVar(&o.devices, "devices", 500, "number of devices (in the whole fleet when sharded)")
 	f.DurationVar(&o.duration, "duration", 0, "stop after this long (0: run until Ctrl-C)")
-	f.StringVar(&o.ramp, "ramp", "1000/s", "connection ramp-up rate, devices per second (N/s)")
+	f.StringVar(&o.ramp, "ramp", "2000/s", "connection ramp-up rate, devices per second (N/s)")
 	f.Uint64Var(&o.seed, "seed", 1, "fleet seed: identities, Wi-Fi values, jitter")
 	f.StringVar(&o.shard, "shard", "", "run slice i of n of the fleet's identities (i/n, 0-based)")
 	f.StringVar(&o.stateDir, "state-dir", "tbsim-state", "fleet state (NVS, flash); a second run reconnects with stored tokens")
