@@ -43,7 +43,7 @@ type Observer interface {
 	// Connected reports a connection attempt: its duration and outcome
 	// ("ok", "refused N", or the network error).
 	Connected(d time.Duration, outcome string)
-	PublishAck(d time.Duration)
+	PublishAck(topic string, d time.Duration)
 	ChunkRTT(d time.Duration)
 	// Lost reports a dropped connection with its cause.
 	Lost(cause string)

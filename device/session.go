@@ -139,7 +139,7 @@ func (s *session) Publish(topic string, payload []byte, qos byte) (uint32, error
 		tok.Wait()
 		if tok.Error() == nil {
 			if o := b.opts.Observer; o != nil {
-				o.PublishAck(time.Since(sent))
+				o.PublishAck(topic, time.Since(sent))
 			}
 			b.send(gen, firmware.Event{Kind: firmware.EventPublished, ID: id})
 		}

@@ -39,13 +39,15 @@ type Status struct {
 	Title       string
 	Version     string
 	// OTAState is the last fw_state this boot reported ("" before any).
-	OTAState     tbapi.FwState
-	OTAError     string
-	Downloading  bool
-	OTABytes     int64 // bytes of the current download received
-	OTAWritten   int64 // bytes written to the OTA slot since boot, all downloads
-	Refusals     int   // "not authorized" refusals in a row
-	Reprovisions int   // times the token was dropped after refusals, this boot
+	OTAState    tbapi.FwState
+	OTAError    string
+	Downloading bool
+	OTABytes    int64 // bytes of the current download received
+	OTAWritten  int64 // bytes written to the OTA slot since boot, all downloads
+	// PendingVerify: the running image is new and not yet confirmed.
+	PendingVerify bool
+	Refusals      int // "not authorized" refusals in a row
+	Reprovisions  int // times the token was dropped after refusals, this boot
 }
 
 // Machine is the device program. Create it with New, then feed it events.
@@ -76,6 +78,7 @@ type Machine struct {
 	otaError   string
 	restartID  uint32 // publish whose PUBACK releases a pending restart
 	restarting bool
+	rolledBack string // "title vversion" of an update the bootloader rolled back, to report
 
 	written int64 // OTA bytes written since boot
 
@@ -167,17 +170,18 @@ func (m *Machine) Deadline() time.Time {
 // Status returns a snapshot of the machine.
 func (m *Machine) Status() Status {
 	return Status{
-		State:        m.state,
-		Provisioned:  m.hasCreds,
-		Title:        m.image.Title,
-		Version:      m.image.Version,
-		OTAState:     m.otaState,
-		OTAError:     m.otaError,
-		Downloading:  m.dl.active,
-		OTABytes:     m.dl.received,
-		OTAWritten:   m.written,
-		Refusals:     m.refusals,
-		Reprovisions: m.reprovs,
+		State:         m.state,
+		Provisioned:   m.hasCreds,
+		Title:         m.image.Title,
+		Version:       m.image.Version,
+		OTAState:      m.otaState,
+		OTAError:      m.otaError,
+		Downloading:   m.dl.active,
+		OTABytes:      m.dl.received,
+		OTAWritten:    m.written,
+		PendingVerify: m.image.PendingVerify,
+		Refusals:      m.refusals,
+		Reprovisions:  m.reprovs,
 	}
 }
 
@@ -241,6 +245,7 @@ func (m *Machine) boot(reason ResetReason) {
 	if m.image.PendingVerify && m.cfg.MarkValid == MarkValidAtBoot {
 		m.markValid()
 	}
+	m.checkRollback()
 	m.loadCredentials()
 	m.startWiFi()
 }
@@ -251,6 +256,7 @@ func (m *Machine) markValid() {
 		return
 	}
 	m.image.PendingVerify = false
+	m.clearPending()
 	m.log("[OTA] New firmware confirmed, rollback cancelled")
 }
 

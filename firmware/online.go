@@ -29,6 +29,7 @@ func (m *Machine) online() {
 	if m.publish(tbapi.TopicTelemetry, info.Encode()) {
 		m.log("[OTA] Current firmware info sent: " + m.image.Title + " v" + m.image.Version)
 	}
+	m.reportRollback()
 	m.fw = tbapi.FwInfo{}
 	m.requestID++
 	m.fwAttrReq = m.requestID

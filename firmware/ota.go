@@ -23,6 +23,50 @@ type download struct {
 
 func targetKey(f tbapi.FwInfo) string { return f.Title + "\x00" + f.Version }
 
+// NVS keys of the update awaiting its first boot: a production firmware's way
+// to notice that the bootloader rolled the update back.
+const (
+	nvsKeyPendingTitle   = "ota_title"
+	nvsKeyPendingVersion = "ota_version"
+)
+
+// checkRollback runs at boot: an update recorded as pending whose image is
+// not the one running was rolled back (it never confirmed itself).
+func (m *Machine) checkRollback() {
+	ns := m.cfg.NVSNamespace
+	title, err1 := m.p.NVS.GetString(ns, nvsKeyPendingTitle)
+	version, err2 := m.p.NVS.GetString(ns, nvsKeyPendingVersion)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	if title == m.image.Title && version == m.image.Version {
+		if !m.image.PendingVerify {
+			m.clearPending() // booted and confirmed: the update stuck
+		}
+		return
+	}
+	m.clearPending()
+	m.rolledBack = title + " v" + version
+	m.failed = title + "\x00" + version
+	m.log("[OTA] Rollback: " + m.rolledBack + " did not confirm itself; running " + m.image.Title + " v" + m.image.Version)
+}
+
+func (m *Machine) clearPending() {
+	m.p.NVS.Erase(m.cfg.NVSNamespace, nvsKeyPendingTitle)
+	m.p.NVS.Erase(m.cfg.NVSNamespace, nvsKeyPendingVersion)
+}
+
+// reportRollback tells ThingsBoard, once connected, that the update failed.
+func (m *Machine) reportRollback() {
+	if m.rolledBack == "" {
+		return
+	}
+	why := "rollback: " + m.rolledBack + " was not confirmed, running " + m.image.Title + " v" + m.image.Version
+	m.rolledBack = ""
+	m.otaError = why
+	m.report(tbapi.FwReport{State: tbapi.FwFailed, Error: why})
+}
+
 // checkFirmware decides what the fw_* shared attributes ask for.
 func (m *Machine) checkFirmware() {
 	f := m.fw
@@ -40,7 +84,7 @@ func (m *Machine) checkFirmware() {
 	if m.dl.active && targetKey(m.dl.target) == targetKey(f) && m.dl.target.Checksum == f.Checksum {
 		return // the same assignment again (a push and a response crossing)
 	}
-	if m.failed == targetKey(f)+"\x00"+f.Checksum {
+	if m.failed == targetKey(f) {
 		return // failed this boot already; wait for a new assignment or a reboot
 	}
 	if m.dl.active {
@@ -156,7 +200,12 @@ func (m *Machine) finishDownload() {
 		return
 	}
 	id, ok := m.report(tbapi.FwReport{State: tbapi.FwUpdating})
+	ns := m.cfg.NVSNamespace
+	if err := m.p.NVS.SetString(ns, nvsKeyPendingTitle, t.Title); err == nil {
+		m.p.NVS.SetString(ns, nvsKeyPendingVersion, t.Version)
+	}
 	if err := m.p.OTA.SetBoot(t.Title, t.Version); err != nil {
+		m.clearPending()
 		m.otaFailed("set boot partition: " + err.Error())
 		return
 	}
@@ -173,7 +222,7 @@ func (m *Machine) finishDownload() {
 // assignment so it is not retried in a loop this boot.
 func (m *Machine) otaFailed(why string) {
 	m.log("[OTA] Update failed: " + why)
-	m.failed = targetKey(m.dl.target) + "\x00" + m.dl.target.Checksum
+	m.failed = targetKey(m.dl.target)
 	m.abortDownload()
 	m.otaError = why
 	m.report(tbapi.FwReport{State: tbapi.FwFailed, Error: why})

@@ -464,3 +464,42 @@ func TestOTAProgressLines(t *testing.T) {
 		t.Errorf("progress lines = %d; want 3", n)
 	}
 }
+
+// An update the bootloader rolled back (the new image never confirmed itself)
+// is reported FAILED once the old image connects, and not downloaded again.
+func TestOTARollbackReported(t *testing.T) {
+	c := cfg()
+	c.MarkValid = firmware.MarkValidAfterConnect
+	data := image(9000)
+	r := online(t, c)
+	assign := assignment("CORE_ESP32", "1.1.0", data, tbapi.SHA256)
+	r.Message(tbapi.TopicAttributes, assign)
+	(&server{data: data}).serve(t, r)
+	ackLast(r, "UPDATING") // restart into 1.1.0, PENDING_VERIFY
+	if st := r.M.Status(); st.Version != "1.1.0" || !st.PendingVerify {
+		t.Fatalf("after restart: %+v", st)
+	}
+	// Power lost before it connects: the bootloader aborts it, 1.0.0 runs.
+	r.OTA.Run = firmware.Image{Title: "CORE_ESP32", Version: "1.0.0"}
+	r.Boot()
+	if !r.Console.Has("[OTA] Rollback: CORE_ESP32 v1.1.0 did not confirm itself") {
+		t.Fatal("no rollback line")
+	}
+	r.WiFiUp()
+	r.Connected()
+	last := lastReport(r)
+	if !strings.Contains(last.Payload, `"fw_state":"FAILED"`) || !strings.Contains(last.Payload, "rollback: CORE_ESP32 v1.1.0 was not confirmed") {
+		t.Fatalf("report after rollback = %s", last.Payload)
+	}
+	req, _ := r.Session.Last(tbapi.TopicAttrRequestPrefix)
+	id, _ := tbapi.ParseAttrRequestTopic(req.Topic)
+	n := len(r.Session.On("v2/fw/request/"))
+	r.Message(tbapi.AttrResponseTopic(id), `{"shared":`+assign+`}`)
+	if len(r.Session.On("v2/fw/request/")) != n {
+		t.Fatal("the rolled-back version was downloaded again in the same boot")
+	}
+	// A successful update clears the marker: no FAILED after the next boots.
+	if _, ok := r.NVS.Data["tb/ota_title"]; ok {
+		t.Fatal("pending marker left in NVS")
+	}
+}

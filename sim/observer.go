@@ -114,10 +114,13 @@ func (o *observer) Connected(d time.Duration, outcome string) {
 	m.Outcomes.Add("connect "+outcomeClass(outcome), 1)
 }
 
-func (o *observer) PublishAck(d time.Duration) {
+func (o *observer) PublishAck(topic string, d time.Duration) {
 	m := (*Fleet)(o).metrics
 	m.PublishAck.Observe(d)
 	m.Outcomes.Add("publish acked", 1)
+	if topic == tbapi.TopicTelemetry {
+		m.Outcomes.Add("telemetry acked", 1)
+	}
 }
 
 func (o *observer) ChunkRTT(d time.Duration) { (*Fleet)(o).metrics.ChunkRTT.Observe(d) }
