@@ -1,0 +1,120 @@
+package scenario
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// WriteText writes the human report of one scenario.
+func WriteText(w io.Writer, r *Result) {
+	verdict := "PASSED"
+	if !r.Passed {
+		verdict = "FAILED"
+	}
+	fmt.Fprintf(w, "\nscenario %s (%s): %s in %s, seed %d\n", r.Name, r.File, verdict, r.Duration.Round(time.Millisecond), r.Seed)
+	if r.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", r.Error)
+	}
+	for _, s := range r.Steps {
+		fmt.Fprintf(w, "  %-7s %2d. %-18s line %-4s at %8s took %8s  %s\n", s.Status, s.Index+1, s.Action, s.Line,
+			s.Start.Round(time.Millisecond), s.Duration.Round(time.Millisecond), s.Detail)
+		for _, d := range s.Devices {
+			fmt.Fprintf(w, "            device %s, serial log tail:\n", d.Name)
+			for _, l := range d.Tail {
+				fmt.Fprintf(w, "              %s\n", l)
+			}
+		}
+	}
+	for _, e := range r.Expectations {
+		mark := "ok    "
+		if !e.Passed {
+			mark = "FAILED"
+		}
+		fmt.Fprintf(w, "  %s expect %-32s measured %s\n", mark, e.Expect, e.Measured)
+	}
+	if !r.Passed {
+		fmt.Fprintf(w, "  replay: %s\n", r.Replay)
+	}
+}
+
+// WriteJSON writes every result.
+func WriteJSON(w io.Writer, rs []*Result) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rs)
+}
+
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Errors   int         `xml:"errors,attr"`
+	Time     float64     `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	Error     *junitFailure `xml:"error,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Body    string `xml:",chardata"`
+}
+
+// WriteJUnit writes one test suite per scenario and one test case per
+// expectation; a failed step is a test case of its own, so CI shows it.
+func WriteJUnit(w io.Writer, rs []*Result) error {
+	var doc junitSuites
+	for _, r := range rs {
+		s := junitSuite{Name: r.Name, Time: r.Duration.Seconds()}
+		if r.Error != "" {
+			s.Cases = append(s.Cases, junitCase{Name: "run", Classname: r.Name, Error: &junitFailure{Message: r.Error, Body: r.Replay}})
+			s.Errors++
+		}
+		for _, st := range r.Steps {
+			if st.Status != "failed" {
+				continue
+			}
+			var body strings.Builder
+			for _, d := range st.Devices {
+				fmt.Fprintf(&body, "device %s:\n  %s\n", d.Name, strings.Join(d.Tail, "\n  "))
+			}
+			body.WriteString("replay: " + r.Replay)
+			s.Cases = append(s.Cases, junitCase{Name: fmt.Sprintf("step %d %s (line %s)", st.Index+1, st.Action, st.Line),
+				Classname: r.Name, Failure: &junitFailure{Message: st.Detail, Body: body.String()}})
+			s.Failures++
+		}
+		for _, e := range r.Expectations {
+			c := junitCase{Name: e.Expect, Classname: r.Name, SystemOut: "measured " + e.Measured}
+			if !e.Passed {
+				c.Failure = &junitFailure{Message: "measured " + e.Measured, Body: "replay: " + r.Replay}
+				s.Failures++
+			}
+			s.Cases = append(s.Cases, c)
+		}
+		s.Tests = len(s.Cases)
+		doc.Suites = append(doc.Suites, s)
+	}
+	io.WriteString(w, xml.Header)
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
