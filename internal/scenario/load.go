@@ -85,7 +85,7 @@ func fileErr(name string, root *yaml.Node, err error) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(out, "\n"))
 }
 
-// keyAtLine returns the mapping key whose value sits on line.
+// keyAtLine returns the innermost mapping key on line whose value is a scalar.
 func keyAtLine(n *yaml.Node, line int) string {
 	if n == nil {
 		return "?"
@@ -93,10 +93,17 @@ func keyAtLine(n *yaml.Node, line int) string {
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			if v.Line == line || k.Line == line && v.Kind == yaml.ScalarNode {
+			if v.Kind != yaml.ScalarNode {
+				if found := keyAtLine(v, line); found != "?" {
+					return found
+				}
+				continue
+			}
+			if k.Line == line {
 				return k.Value
 			}
 		}
+		return "?"
 	}
 	for _, c := range n.Content {
 		if k := keyAtLine(c, line); k != "?" {

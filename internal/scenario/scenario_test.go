@@ -1,0 +1,143 @@
+package scenario
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"tbsim/scenarios"
+)
+
+const good = `name: tiny
+seed: 3
+fleet:
+  devices: 4
+  telemetry_interval: 500ms
+  wifi: {connect: 10ms-30ms}
+steps:
+  - wait: {for: all online, timeout: 20s}
+  - sleep: 200ms
+expect:
+  - provisioned == 4
+  - provision.p95 < 5s
+  - online == 100%
+`
+
+func TestParseGood(t *testing.T) {
+	sc, err := Parse("tiny.yaml", []byte(good))
+	require.NoError(t, err)
+	require.Equal(t, "tiny", sc.Name)
+	require.Equal(t, []int{8, 9}, sc.stepLines)
+	require.Len(t, sc.exps, 3)
+}
+
+// Every kind of bad input names the file, the line and the field.
+func TestParseErrors(t *testing.T) {
+	cases := map[string]struct{ edit, want string }{
+		"unknown key":       {"  devices: 4\n", "  devices: 4\n  colour: red\n"},
+		"wrong type":        {"  devices: 4\n", "  devices: four\n"},
+		"bad duration":      {"telemetry_interval: 500ms", "telemetry_interval: soon"},
+		"unknown step":      {"  - sleep: 200ms\n", "  - jump: {high: true}\n"},
+		"two actions":       {"  - sleep: 200ms\n", "  - {sleep: 1s, wait: {for: all online, timeout: 1s}}\n"},
+		"unknown condition": {"for: all online", "for: everybody happy"},
+		"bad expectation":   {"  - provisioned == 4\n", "  - provisioned is four\n"},
+		"unknown metric":    {"  - provisioned == 4\n", "  - happiness > 4\n"},
+		"bad when":          {"  - sleep: 200ms\n", "  - power_cycle: {count: 2, when: lunchtime}\n"},
+		"missing timeout":   {"timeout: 20s", "timeout: 0s"},
+	}
+	wants := map[string][]string{
+		"unknown key":       {"tiny.yaml:5:", `unknown field "colour" in fleet`},
+		"wrong type":        {"tiny.yaml:4:", `field "devices"`},
+		"bad duration":      {"tiny.yaml:", "not a duration"},
+		"unknown step":      {"tiny.yaml:9:", `unknown field "jump" in a step`},
+		"two actions":       {"tiny.yaml:9:", "exactly one action, got 2"},
+		"unknown condition": {"tiny.yaml:8:", "wait.for", `unknown condition "everybody happy"`},
+		"bad expectation":   {"tiny.yaml:11:", "expect[0]", "want METRIC OP VALUE"},
+		"unknown metric":    {"tiny.yaml:11:", `unknown metric "happiness"`},
+		"bad when":          {"tiny.yaml:9:", "power_cycle.when"},
+		"missing timeout":   {"tiny.yaml:8:", "wait.timeout"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse("tiny.yaml", []byte(strings.Replace(good, c.edit, c.want, 1)))
+			require.ErrorIs(t, err, ErrInvalid)
+			for _, w := range wants[name] {
+				require.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+// TestShippedScenarios runs every scenario shipped in scenarios/, so a
+// firmware change that breaks one fails the build.
+func TestShippedScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs fleets")
+	}
+	for _, name := range scenarios.Names() {
+		t.Run(name, func(t *testing.T) {
+			file, data, err := scenarios.Read(name)
+			require.NoError(t, err)
+			sc, err := Parse(file, data)
+			require.NoError(t, err)
+			r := Run(context.Background(), sc, RunOptions{})
+			if !r.Passed {
+				var b bytes.Buffer
+				WriteText(&b, r)
+				t.Fatalf("scenario failed:\n%s", b.String())
+			}
+		})
+	}
+}
+
+// A failing expectation fails the scenario; the report and JUnit say which,
+// with the measured value and the replay command.
+func TestFailingScenarioReport(t *testing.T) {
+	src := strings.Replace(good, "  - provisioned == 4\n", "  - provisioned == 5\n", 1)
+	src = strings.Replace(src, "  - sleep: 200ms\n", "  - sleep: 200ms\n  - wait: {for: all at fw_version 9.9, timeout: 300ms}\n  - sleep: 1s\n", 1)
+	sc, err := Parse("fail.yaml", []byte(src))
+	require.NoError(t, err)
+	r := Run(context.Background(), sc, RunOptions{})
+	require.False(t, r.Passed)
+	require.Equal(t, "failed", r.Steps[2].Status)
+	require.Equal(t, "skipped", r.Steps[3].Status)
+	require.Len(t, r.Steps[2].Devices, 3, "the devices involved, with their serial log")
+	require.NotEmpty(t, r.Steps[2].Devices[0].Tail)
+	require.False(t, r.Expectations[0].Passed)
+	require.Equal(t, "4", r.Expectations[0].Measured)
+	require.True(t, r.Expectations[1].Passed)
+	var text bytes.Buffer
+	WriteText(&text, r)
+	require.Contains(t, text.String(), "FAILED expect provisioned == 5")
+	require.Contains(t, text.String(), "replay: tbsim scenario run fail.yaml --seed 3")
+	var junit bytes.Buffer
+	require.NoError(t, WriteJUnit(&junit, []*Result{r}))
+	var doc junitSuites
+	require.NoError(t, xml.Unmarshal(junit.Bytes(), &doc))
+	require.Equal(t, 2, doc.Suites[0].Failures, "the failed step and the failed expectation")
+	require.Equal(t, 4, doc.Suites[0].Tests)
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(good))
+	for _, n := range scenarios.Names() {
+		_, data, _ := scenarios.Read(n)
+		f.Add(data)
+	}
+	f.Add([]byte("steps: [{wait: {for: fw_state FAILED on 3 devices}}]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sc, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) && !strings.Contains(err.Error(), "fuzz.yaml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		require.NotEmpty(t, sc.Name)
+	})
+}
