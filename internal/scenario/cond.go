@@ -41,6 +41,7 @@ var (
 	reAllVer     = regexp.MustCompile(`^all (?:devices )?(?:at|on|running) fw_version (\S+)$`)
 	reFwState    = regexp.MustCompile(`^fw_state ([A-Z]+) on (at least )?(all|\d+) devices?$`)
 	reOnline     = regexp.MustCompile(`^(?:at least )?(\d+) devices? (online|connected|provisioned)$`)
+	reFwError    = regexp.MustCompile(`^fw_error "([^"]+)" on (all|\d+) devices?$`)
 )
 
 // parseCondition reads the wait conditions the README lists.
@@ -75,6 +76,15 @@ func parseCondition(s string) (condition, error) {
 		return condition{t, func(v *view) (bool, string, []string) {
 			return ratio(v, func(b device.BoardStatus) bool { return b.Version == ver }, 1)
 		}}, nil
+	case reFwError.MatchString(t):
+		m := reFwError.FindStringSubmatch(t)
+		text := m[1]
+		f := func(b device.BoardStatus) bool { return b.OTAState == "FAILED" && strings.Contains(b.OTAError, text) }
+		if m[2] == "all" {
+			return condition{t, func(v *view) (bool, string, []string) { return ratio(v, f, 1) }}, nil
+		}
+		n, _ := strconv.Atoi(m[2])
+		return condition{t, func(v *view) (bool, string, []string) { return atLeast(v, f, n) }}, nil
 	case reFwState.MatchString(t):
 		m := reFwState.FindStringSubmatch(t)
 		state := m[1]
@@ -91,8 +101,9 @@ func parseCondition(s string) (condition, error) {
 			return ok && v.count(f) == n, where, rest
 		}}, nil
 	}
-	return condition{}, fmt.Errorf("unknown condition %q: want one of \"all online\", \"all provisioned\", "+
-		"\"N devices online\", \"at least P%% at fw_version V\", \"all at fw_version V\", \"fw_state S on N|all devices\"", s)
+	return condition{}, fmt.Errorf("unknown condition %q: want one of `all online`, `all provisioned`, "+
+		"`N devices online`, `at least P%% at fw_version V`, `all at fw_version V`, `fw_state S on N|all devices`, "+
+		"`fw_error \"TEXT\" on N|all devices`", s)
 }
 
 func ratio(v *view, f func(device.BoardStatus) bool, want float64) (bool, string, []string) {
