@@ -96,6 +96,7 @@ type boardEvent struct {
 	wifi    bool
 	ev      firmware.Event
 	control func()
+	done    chan struct{} // closed once a control event ran and the status shows it
 }
 
 // NewBoard wires a device. Call Run to power it on.
@@ -166,6 +167,12 @@ func (b *Board) Run(ctx context.Context) error {
 			case be.control != nil:
 				be.control()
 				next = b.m.Deadline()
+				if b.restart {
+					b.restart = false
+					next = b.powerOn(ctx, firmware.ResetSW)
+				}
+				b.publishStatus()
+				close(be.done)
 			case be.wifi && be.gen != b.wifiGen, !be.wifi && be.gen != b.sess.gen:
 				continue // from a connection or attempt that is gone
 			default:
@@ -208,15 +215,24 @@ func (b *Board) send(gen uint64, ev firmware.Event) {
 	}
 }
 
+// control runs f on the board's goroutine and returns once it ran (or the
+// board stopped), so a fault action is visible in Status when it returns.
 func (b *Board) control(f func()) {
+	ev := boardEvent{control: f, done: make(chan struct{})}
 	select {
-	case b.events <- boardEvent{control: f}:
+	case b.events <- ev:
+	case <-b.done:
+		return
+	}
+	select {
+	case <-ev.done:
 	case <-b.done:
 	}
 }
 
 // PowerCycle cuts power at this instant and restores it: an open update is
-// lost, NVS and flash keep what was written.
+// lost, NVS and flash keep what was written. It returns once the device has
+// booted again.
 func (b *Board) PowerCycle() {
 	b.control(func() { b.powerOn(b.ctx, firmware.ResetPowerOn) })
 }

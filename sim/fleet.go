@@ -264,13 +264,20 @@ func (f *Fleet) DropWiFi(pos []int, d time.Duration) {
 	f.each(pos, func(b *device.Board) { b.DropWiFi(d) })
 }
 
+// each applies fn to the boards at once and returns when every one is done.
 func (f *Fleet) each(pos []int, fn func(*device.Board)) {
+	var wg sync.WaitGroup
 	for _, i := range pos {
 		f.mu.Lock()
 		live := i >= 0 && i < len(f.boards) && f.live[i]
 		f.mu.Unlock()
 		if live {
-			fn(f.boards[i])
+			wg.Add(1)
+			go func(b *device.Board) {
+				defer wg.Done()
+				fn(b)
+			}(f.boards[i])
 		}
 	}
+	wg.Wait()
 }

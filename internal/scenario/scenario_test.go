@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tbsim/scenarios"
+	"tbsim/tbemu"
 )
 
 const good = `name: tiny
@@ -140,4 +141,38 @@ func FuzzParse(f *testing.F) {
 		}
 		require.NotEmpty(t, sc.Name)
 	})
+}
+
+// An external server runs the fleet-side steps; server-side steps are refused.
+func TestExternalServer(t *testing.T) {
+	emu, err := tbemu.New(tbemu.Options{MQTTAddr: "127.0.0.1:0"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go emu.Run(ctx)
+	src := `name: external
+seed: 4
+fleet:
+  devices: 3
+  wifi: {connect: 10ms-30ms}
+server:
+  external: mqtt://` + emu.MQTTAddr() + `
+  provision_key: tbsim-provision-key
+  provision_secret: tbsim-provision-secret
+steps:
+  - wait: {for: all online, timeout: 20s}
+  - power_cycle: {fraction: 1}
+  - wait: {for: all online, timeout: 20s}
+expect:
+  - provisioned == 3
+  - boots == 6
+`
+	sc, err := Parse("external.yaml", []byte(src))
+	require.NoError(t, err)
+	r := Run(context.Background(), sc, RunOptions{})
+	require.True(t, r.Passed, "%+v", r)
+	require.Len(t, emu.Devices(), 3, "the devices provisioned on the external server")
+
+	_, err = Parse("external.yaml", []byte(strings.Replace(src, "  - power_cycle: {fraction: 1}\n", "  - rollout: {version: 2}\n", 1)))
+	require.ErrorContains(t, err, "external.yaml:12: rollout: needs the embedded server")
 }
