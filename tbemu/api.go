@@ -74,16 +74,9 @@ func (s *Server) UpdateProfile(p Profile) (Profile, error) {
 		s.store.mu.Unlock()
 		return Profile{}, fmt.Errorf("%w: profile %s", ErrNotFound, p.ID)
 	}
-	if p.FirmwareID != "" {
-		pkg, ok := s.store.packages[p.FirmwareID]
-		if !ok {
-			s.store.mu.Unlock()
-			return Profile{}, fmt.Errorf("%w: package %s", ErrNotFound, p.FirmwareID)
-		}
-		if pkg.ProfileID != p.ID {
-			s.store.mu.Unlock()
-			return Profile{}, fmt.Errorf("%w: Can't assign firmware with different deviceProfile!", ErrInvalid)
-		}
+	if err := s.store.assignable(p.FirmwareID, p.ID); err != nil {
+		s.store.mu.Unlock()
+		return Profile{}, err
 	}
 	changed := old.FirmwareID != p.FirmwareID
 	cp := p
@@ -194,6 +187,22 @@ func (s *Server) CreateDevice(spec DeviceSpec) (Device, error) {
 	return *d, nil
 }
 
+// assignable checks that package pkgID ("" = none) may be assigned within
+// profile profileID; the caller holds mu.
+func (st *store) assignable(pkgID, profileID string) error {
+	if pkgID == "" {
+		return nil
+	}
+	pkg, ok := st.packages[pkgID]
+	if !ok {
+		return fmt.Errorf("%w: package %s", ErrNotFound, pkgID)
+	}
+	if pkg.ProfileID != profileID {
+		return fmt.Errorf("%w: Can't assign firmware with different deviceProfile!", ErrInvalid)
+	}
+	return nil
+}
+
 // credentialsFree checks that no other device uses c; the caller holds mu.
 func (st *store) credentialsFree(c Credentials, except string) error {
 	var id string
@@ -258,16 +267,9 @@ func (s *Server) UpdateDevice(d Device) (Device, error) {
 		s.store.mu.Unlock()
 		return Device{}, fmt.Errorf("%w: device %s", ErrNotFound, d.ID)
 	}
-	if d.FirmwareID != "" {
-		pkg, ok := s.store.packages[d.FirmwareID]
-		if !ok {
-			s.store.mu.Unlock()
-			return Device{}, fmt.Errorf("%w: package %s", ErrNotFound, d.FirmwareID)
-		}
-		if pkg.ProfileID != d.ProfileID {
-			s.store.mu.Unlock()
-			return Device{}, fmt.Errorf("%w: Can't assign firmware with different deviceProfile!", ErrInvalid)
-		}
+	if err := s.store.assignable(d.FirmwareID, d.ProfileID); err != nil {
+		s.store.mu.Unlock()
+		return Device{}, err
 	}
 	if other, dup := s.store.byName[d.Name]; dup && other != d.ID {
 		s.store.mu.Unlock()
