@@ -34,7 +34,7 @@ var typeSection = map[string]string{
 	"Scenario": "the top level", "FleetSpec": "fleet", "FwSpec": "fleet.firmware", "WiFiSpec": "fleet.wifi",
 	"ServerSpec": "server", "Step": "a step (unknown step name)", "WaitStep": "wait", "RolloutStep": "rollout",
 	"Selection": "the device selection", "RestartStep": "restart_broker", "RateStep": "rate_limit",
-	"AttrStep": "shared_attributes", "RPCStep": "rpc", "CorruptStep": "corrupt_package",
+	"AttrStep": "shared_attributes", "RPCStep": "rpc", "CorruptStep": "corrupt_package", "LinkStep": "link",
 }
 
 // Parse decodes data strictly and validates it; name is used in errors.
@@ -235,6 +235,10 @@ func (sc *Scenario) validateStep(i int, ln, name string, st Step, bad func(line,
 		sel(name, st.DropWiFi)
 		if st.DropWiFi.For <= 0 {
 			bad(ln, "drop_wifi.for", "required and positive")
+		}
+	case "link":
+		if st.Link.Loss < 0 || st.Link.Loss > 1 {
+			bad(ln, "link.loss", "want a fraction within 0..1, got %g", st.Link.Loss)
 		}
 	case "rate_limit":
 		if st.RateLimit.MessagesPerSecond < 0 {

@@ -77,6 +77,7 @@ type Step struct {
 	SharedAttributes  *AttrStep    `yaml:"shared_attributes"`
 	RPC               *RPCStep     `yaml:"rpc"`
 	CorruptPackage    *CorruptStep `yaml:"corrupt_package"`
+	Link              *LinkStep    `yaml:"link"`
 }
 
 // WaitStep waits for a condition.
@@ -135,6 +136,15 @@ type RPCStep struct {
 	Devices *Selection `yaml:"devices"`
 }
 
+// LinkStep degrades the devices' link: latency plus jitter on every write,
+// and loss as retransmission delays; For (optional) restores it afterwards.
+type LinkStep struct {
+	Latency Duration `yaml:"latency"`
+	Jitter  Duration `yaml:"jitter"`
+	Loss    float64  `yaml:"loss"`
+	For     Duration `yaml:"for"`
+}
+
 // CorruptStep replaces the bytes of the last rolled-out package.
 type CorruptStep struct{}
 
@@ -169,6 +179,7 @@ func (s Step) kind() (string, int) {
 		{s.RestartBroker != nil, "restart_broker"}, {s.DeleteDevices != nil, "delete_devices"},
 		{s.ChangeCredentials != nil, "change_credentials"}, {s.RateLimit != nil, "rate_limit"},
 		{s.SharedAttributes != nil, "shared_attributes"}, {s.RPC != nil, "rpc"}, {s.CorruptPackage != nil, "corrupt_package"},
+		{s.Link != nil, "link"},
 	} {
 		if c.set {
 			n++

@@ -124,6 +124,7 @@ type runner struct {
 	opts    RunOptions
 	seed    uint64
 	box     *serverBox
+	link    *sim.Link
 	fleet   *sim.Fleet
 	target  string
 	lastPkg string
@@ -230,6 +231,8 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 		fo.Firmware.ProvisionKey, fo.Firmware.ProvisionSecret = prof.ProvisionKey, prof.ProvisionSecret
 		fo.Dial = r.box.dial
 	}
+	r.link = sim.NewLink(fo.Dial, r.seed)
+	fo.Dial = r.link.Dial
 	if r.fleet, err = sim.New(fo); err != nil {
 		return err
 	}
@@ -381,6 +384,15 @@ func (r *runner) step(ctx context.Context, i int, st Step) (string, []string, er
 			_, err := r.server().SendRPC(ctx, d.ID, st.RPC.Method, params, true, timeout)
 			return err
 		})
+	case st.Link != nil:
+		l := st.Link
+		r.link.Set(sim.Impairment{Latency: l.Latency.D(), Jitter: l.Jitter.D(), Loss: l.Loss})
+		detail := fmt.Sprintf("latency %s + jitter %s, loss %g", l.Latency.D(), l.Jitter.D(), l.Loss)
+		if l.For > 0 {
+			time.AfterFunc(l.For.D(), r.link.Clear)
+			detail += " for " + l.For.D().String()
+		}
+		return detail, nil, nil
 	case st.CorruptPackage != nil:
 		if r.lastPkg == "" {
 			return "", nil, errors.New("corrupt_package: no rollout before it")
