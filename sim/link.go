@@ -78,7 +78,7 @@ type impairedConn struct {
 }
 
 func (c *impairedConn) Write(p []byte) (int, error) {
-	if d := c.l.delay(); false && d > 0 {
+	if d := c.l.delay(); d > 0 {
 		time.Sleep(d)
 	}
 	return c.Conn.Write(p)
