@@ -3,13 +3,17 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"tbsim/device"
 )
 
 func TestMain(m *testing.M) {
@@ -30,11 +34,20 @@ func TestScripts(t *testing.T) {
 				env.Setenv(name, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
 				l.Close()
 			}
+			env.Setenv("FIRST_MAC", device.NewIdentity(1, 0).Name()) // device 0 of seed 1
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"json":     cmdJSON,
 			"waitport": cmdWaitPort,
+			"httpget": func(ts *testscript.TestScript, neg bool, args []string) {
+				resp, err := http.Get(args[0])
+				ts.Check(err)
+				defer resp.Body.Close()
+				body, err := io.ReadAll(resp.Body)
+				ts.Check(err)
+				ts.Stdout().Write(body)
+			},
 			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
 				d, err := time.ParseDuration(args[0])
 				ts.Check(err)
