@@ -88,8 +88,30 @@ func startTinyTB(t *testing.T, fw []byte) (*tinyTB, string) {
 	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
 	require.NoError(t, srv.AddListener(l))
 	go srv.Serve()
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() { closeBroker(srv, l) })
 	return h, l.Address()
+}
+
+// closeBroker shuts mochi down without its Close deadlock (v2.7.9:
+// GetByListener read-locks the clients twice; a client deleting itself in
+// between blocks both): close the listener without the client callback, stop
+// the clients, wait until mochi forgot them, then Close.
+func closeBroker(srv *mqtt.Server, l *listeners.TCP) {
+	l.Close(func(string) {})
+	live := func() int {
+		n := 0
+		for _, cl := range srv.Clients.GetAll() {
+			if !cl.Net.Inline {
+				cl.Stop(nil)
+				n++
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(5 * time.Second); live() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	srv.Close()
 }
 
 func waitFor(t *testing.T, b *Board, what string, cond func(BoardStatus) bool) {

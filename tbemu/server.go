@@ -100,6 +100,7 @@ type Server struct {
 	store *store
 	hook  *hook
 	mem   *memListener
+	memL  *listeners.Net
 	tcp   *listeners.TCP
 	tls   *listeners.TCP
 	http  *http.Server
@@ -173,7 +174,8 @@ func (s *Server) listen() error {
 		return err
 	}
 	s.mem = newMemListener()
-	if err := s.mqtt.AddListener(listeners.NewNet("mem", s.mem)); err != nil {
+	s.memL = listeners.NewNet("mem", s.mem)
+	if err := s.mqtt.AddListener(s.memL); err != nil {
 		return err
 	}
 	if s.opts.MQTTAddr != "" {
@@ -257,12 +259,39 @@ func (s *Server) Close() error {
 		if s.http != nil {
 			s.http.Close()
 		}
+		s.drainClients(5 * time.Second)
 		s.mqtt.Close()
 		s.wg.Wait()
 		err = s.store.close()
 	})
 	return err
 }
+
+// drainClients works around a deadlock in mochi v2.7.9's Server.Close:
+// closeListenerClients calls Clients.GetByListener, which takes the clients
+// read lock twice (GetByListener, then Len); a client deleting itself in
+// between queues a writer and both wait forever. So the listeners are closed
+// without that callback (mochi's own Close then skips it), every client is
+// stopped here, and mochi is given time to forget them.
+func (s *Server) drainClients(timeout time.Duration) {
+	noop := func(string) {}
+	s.memL.Close(noop)
+	if s.tcp != nil {
+		s.tcp.Close(noop)
+	}
+	if s.tls != nil {
+		s.tls.Close(noop)
+	}
+	for _, cl := range s.mqtt.Clients.GetAll() {
+		cl.Stop(errServerClosing)
+	}
+	deadline := time.Now().Add(timeout)
+	for s.mqtt.Clients.Len() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+var errServerClosing = errors.New("server closing")
 
 // flusher writes batched state once a second.
 func (s *Server) flusher() {
