@@ -141,6 +141,35 @@ func (d *flashDB) load(name string, store *device.ImageStore) (*device.Flash, in
 	return f, rec.Boots, true, nil
 }
 
+// saveOne writes one board's flash from the board's own goroutine (an
+// Observer transition after a reset), so a kill -9 later does not lose an
+// update that already rebooted. DB.Batch merges concurrent boards.
+func (d *flashDB) saveOne(b *device.Board, boots int) error {
+	fl := b.Flash()
+	st := fl.State()
+	v, err := json.Marshal(flashRecord{Flash: st, Boots: boots})
+	if err != nil {
+		return err
+	}
+	images := map[string][]byte{}
+	for i, s := range st.Slots {
+		if s.SHA256 != "" {
+			images[s.SHA256] = fl.Slots[i].Blob.Bytes()
+		}
+	}
+	return d.db.Batch(func(tx *bolt.Tx) error {
+		ib := tx.Bucket(bucketImages)
+		for sha, data := range images {
+			if ib.Get([]byte(sha)) == nil {
+				if err := ib.Put([]byte(sha), data); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Bucket(bucketFlash).Put([]byte(b.Identity().Name()), v)
+	})
+}
+
 // saveAll writes every board's flash in one transaction; boards must be
 // stopped. prevBoots are the boot counts of earlier runs.
 func (d *flashDB) saveAll(boards []*device.Board, prevBoots []int) error {

@@ -62,7 +62,14 @@ type observer Fleet
 func (o *observer) Transition(b *device.Board, prev, cur device.BoardStatus, at time.Time) {
 	f := (*Fleet)(o)
 	m := f.metrics
-	t := &f.track[int(b.Identity().Index)-f.first]
+	pos := int(b.Identity().Index) - f.first
+	t := &f.track[pos]
+	if f.flash != nil && prev.BootCount >= 1 && cur.BootCount > prev.BootCount {
+		// A reset (power cycle, OTA reboot): persist the flash now, not only at the end.
+		if err := f.flash.saveOne(b, f.boots[pos]+cur.BootCount); err != nil {
+			f.log.Warn("save flash state", "device", cur.Name, "error", err)
+		}
+	}
 	if cur.State == firmware.StateProvisioning && prev.State != firmware.StateProvisioning && t.provStart.IsZero() {
 		t.provStart = at
 	}
