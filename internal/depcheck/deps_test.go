@@ -1,0 +1,45 @@
+// Package depcheck guards the import rules of design.md (the firmware's own
+// allowlist is checked in firmware/deps_test.go).
+package depcheck
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// deps returns every package pkg depends on (transitively).
+func deps(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", pkg).Output()
+	if err != nil {
+		t.Skipf("go list unavailable: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
+func TestImportRules(t *testing.T) {
+	rules := []struct {
+		pkg       string
+		forbidden []string
+		why       string
+	}{
+		{"tbsim/tbemu", []string{"tbsim/firmware", "tbsim/device", "tbsim/sim", "tbsim/internal"},
+			"tbemu is a black box that speaks MQTT and HTTP; only firmware/tbapi is shared"},
+		{"tbsim/sim", []string{"tbsim/tbemu", "tbsim/cmd"}, "the fleet gets a dialer, it does not own a server"},
+		{"tbsim/device", []string{"tbsim/tbemu", "tbsim/sim", "tbsim/internal"}, "adapters do not import each other"},
+		{"tbsim/firmware/...", []string{"tbsim/device", "tbsim/sim", "tbsim/tbemu", "tbsim/internal"}, "the firmware is the innermost layer"},
+	}
+	for _, r := range rules {
+		for _, d := range deps(t, r.pkg) {
+			if d == "tbsim/firmware/tbapi" {
+				continue
+			}
+			for _, f := range r.forbidden {
+				if d == f || strings.HasPrefix(d, f+"/") {
+					t.Errorf("%s depends on %s: %s", r.pkg, d, r.why)
+				}
+			}
+		}
+	}
+}
