@@ -3,6 +3,7 @@ package tbemu
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -15,6 +16,7 @@ type conn struct {
 	deviceID  string // "" for a provisioning session
 	provision bool
 	connected time.Time
+	active    atomic.Int64 // unix ns of the last packet from the device
 
 	mu     sync.Mutex
 	subs   map[string]byte // filter -> granted QoS
@@ -34,8 +36,10 @@ type fwRequest struct {
 }
 
 func newConn(cl *mqtt.Client, deviceID string, provision bool) *conn {
-	return &conn{cl: cl, deviceID: deviceID, provision: provision, connected: time.Now(),
+	c := &conn{cl: cl, deviceID: deviceID, provision: provision, connected: time.Now(),
 		subs: map[string]byte{}, fwReq: map[string]fwRequest{}}
+	c.active.Store(c.connected.UnixNano())
+	return c
 }
 
 // subscribedQoS returns the QoS of the first subscription matching topic.

@@ -27,8 +27,33 @@ func (h *hook) ID() string { return "thingsboard" }
 func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSessionEstablished,
-		mqtt.OnDisconnect, mqtt.OnPublish, mqtt.OnSubscribed, mqtt.OnUnsubscribed,
+		mqtt.OnDisconnect, mqtt.OnPublish, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPacketRead,
 	}, []byte{b})
+}
+
+// OnPacketRead marks activity: any packet, PINGREQ included, as ThingsBoard counts it.
+func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if c := h.s.connOf(cl); c != nil {
+		c.active.Store(time.Now().UnixNano())
+	}
+	return pk, nil
+}
+
+// reapInactive closes sessions idle for longer than the inactivity timeout
+// (transport.sessions.inactivity_timeout, 600 s); keepalive itself is not enforced.
+func (s *Server) reapInactive(now time.Time) {
+	limit := now.Add(-s.opts.InactivityTimeout).UnixNano()
+	s.connsMu.Lock()
+	var idle []*conn
+	for _, c := range s.conns {
+		if c.active.Load() < limit {
+			idle = append(idle, c)
+		}
+	}
+	s.connsMu.Unlock()
+	for _, c := range idle {
+		c.cl.Stop(errors.New("session inactivity timeout"))
+	}
 }
 
 // OnConnect makes every session's id unique: ThingsBoard does not evict a

@@ -287,3 +287,26 @@ func TestRateLimitClosesSession(t *testing.T) {
 	require.Equal(t, int64(1), s.Stats().RateLimited)
 	require.Equal(t, "rate limit", s.Attributes(d.ID, ServerScope)["tbsimLastCloseCause"].Value.Str)
 }
+
+// A session with no packet for InactivityTimeout is closed; a device that
+// sends anything (a PINGREQ too) keeps its session.
+func TestInactivityTimeout(t *testing.T) {
+	s := startServer(t, Options{InactivityTimeout: 400 * time.Millisecond})
+	d, _ := s.CreateDevice(DeviceSpec{Name: "idle"})
+	idle := connectTCP(t, s, "idle", d.Credentials.Token, "")
+	busy := connectTCP(t, s, "busy", d.Credentials.Token, "")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+				busy.c.Publish(tbapi.TopicTelemetry, 0, false, `{"a":1}`)
+			}
+		}
+	}()
+	idle.closed(t)
+	busy.open(t, 300*time.Millisecond)
+}

@@ -45,6 +45,9 @@ type Options struct {
 	// ClientRPCTimeout answers client-side RPCs with {"error":"timeout"}
 	// (ThingsBoard: 60 s).
 	ClientRPCTimeout time.Duration
+	// InactivityTimeout closes a session with no packet for that long
+	// (ThingsBoard: 600 s); keepalive itself is not enforced, as in ThingsBoard.
+	InactivityTimeout time.Duration
 	// TelemetryHistory keeps that many values per key in memory for checks (0: none).
 	TelemetryHistory int
 	// MaxWritesPending bounds each client's outbound queue in mochi
@@ -77,6 +80,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.ClientRPCTimeout == 0 {
 		o.ClientRPCTimeout = 60 * time.Second
+	}
+	if o.InactivityTimeout == 0 {
+		o.InactivityTimeout = 600 * time.Second
 	}
 	if o.MaxWritesPending == 0 {
 		o.MaxWritesPending = 64
@@ -293,16 +299,22 @@ func (s *Server) drainClients(timeout time.Duration) {
 
 var errServerClosing = errors.New("server closing")
 
-// flusher writes batched state once a second.
+// flusher writes batched state once a second and closes idle sessions.
 func (s *Server) flusher() {
 	defer s.wg.Done()
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(min(time.Second, s.opts.InactivityTimeout/4))
 	defer t.Stop()
+	lastFlush := time.Now()
 	for {
 		select {
 		case <-s.done:
 			return
-		case <-t.C:
+		case now := <-t.C:
+			s.reapInactive(now)
+			if now.Sub(lastFlush) < time.Second {
+				continue
+			}
+			lastFlush = now
 			if err := s.store.flushDirty(); err != nil {
 				s.log.Error("flush state", "error", err)
 			}
