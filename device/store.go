@@ -80,12 +80,11 @@ func (s *ImageStore) Bytes() int {
 // a blob the store already holds it keeps no copy of its own, so devices
 // taking an update someone already finished cost no image memory.
 type BlobWriter struct {
-	s     *ImageStore
-	h     hash.Hash
-	n     int
-	cand  *Blob  // a stored blob whose prefix equals what was written
-	own   []byte // private copy once no candidate matches
-	final *Blob
+	s    *ImageStore
+	h    hash.Hash
+	n    int
+	cand *Blob  // a stored blob whose prefix equals what was written
+	own  []byte // private copy once no candidate matches
 }
 
 // NewWriter starts a streaming write.

@@ -1,9 +1,7 @@
 package firmware_test
 
 import (
-	"bytes"
 	"errors"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -191,9 +189,7 @@ func TestMQTTBasicProvisioning(t *testing.T) {
 		t.Fatalf("connect = %+v; want %+v", r.Session.LastConnect(), want)
 	}
 	// A second board on the same NVS uses them without provisioning.
-	r2 := firmwaretest.NewRig(c)
-	r2.NVS = r.NVS
-	r2 = rigWithNVS(c, r.NVS)
+	r2 := rigWithNVS(c, r.NVS)
 	r2.Boot()
 	r2.WiFiUp()
 	if r2.Session.LastConnect() != want {
@@ -471,6 +467,4 @@ func TestMalformedMessages(t *testing.T) {
 	if r.M.Status().State != firmware.StateOnline {
 		t.Fatal("malformed messages took the device offline")
 	}
-	_ = bytes.MinRead
-	_ = strconv.Itoa
 }

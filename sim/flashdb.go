@@ -91,21 +91,6 @@ type flashRecord struct {
 	Boots int // power-ons and resets over every run
 }
 
-// Record reads a device's stored record (for tbsim devices ls).
-func (d *flashDB) record(name string) (flashRecord, bool, error) {
-	var rec flashRecord
-	var found bool
-	err := d.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketFlash).Get([]byte(name))
-		if v == nil {
-			return nil
-		}
-		found = true
-		return json.Unmarshal(v, &rec)
-	})
-	return rec, found, err
-}
-
 func (d *flashDB) load(name string, store *device.ImageStore) (*device.Flash, int, bool, error) {
 	var rec flashRecord
 	var found bool

@@ -53,7 +53,6 @@ func (m *Metrics) fail(cause, dev string) {
 type tracker struct {
 	provStart time.Time
 	otaStart  time.Time
-	bytes     int64
 }
 
 // observer adapts a Fleet to device.Observer.

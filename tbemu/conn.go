@@ -18,16 +18,14 @@ type conn struct {
 	connected time.Time
 	active    atomic.Int64 // unix ns of the last packet from the device
 
-	mu     sync.Mutex
-	subs   map[string]byte // filter -> granted QoS
-	nextID uint16
+	mu   sync.Mutex
+	subs map[string]byte // filter -> granted QoS
 	// fwReq caches, per chunk request id, the package and chunk size (as
 	// ThingsBoard caches the package id per request id for the session).
 	fwReq map[string]fwRequest
 	// rate limiting: a token bucket of messages
 	tokens   float64
 	lastFill time.Time
-	closing  bool
 }
 
 type fwRequest struct {

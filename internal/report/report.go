@@ -160,9 +160,8 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // WritePrometheus writes the snapshot in the Prometheus text format.
 func WritePrometheus(w io.Writer, s sim.Snapshot) {
-	gauge := func(name, help string, v float64, labels ...string) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name)
-		fmt.Fprintf(w, "%s%s %g\n", name, labelText(labels), v)
+	gauge := func(name, help string, v float64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, v)
 	}
 	gauge("tbsim_devices", "Devices in this process's fleet.", float64(s.Devices))
 	gauge("tbsim_devices_started", "Devices powered on.", float64(s.Started))
@@ -196,17 +195,6 @@ func WritePrometheus(w io.Writer, s sim.Snapshot) {
 		}
 		fmt.Fprintf(w, "%s_sum %g\n%s_count %d\n", name, (t.Avg * time.Duration(t.Count)).Seconds(), name, t.Count)
 	}
-}
-
-func labelText(kv []string) string {
-	if len(kv) == 0 {
-		return ""
-	}
-	var parts []string
-	for i := 0; i+1 < len(kv); i += 2 {
-		parts = append(parts, fmt.Sprintf("%s=%q", kv[i], kv[i+1]))
-	}
-	return "{" + strings.Join(parts, ",") + "}"
 }
 
 // Live is the terminal block the live view redraws.

@@ -152,7 +152,7 @@ func Run(ctx context.Context, sc *Scenario, opts RunOptions) *Result {
 	return res
 }
 
-func (r *runner) fleetOptions() (sim.Options, error) {
+func (r *runner) fleetOptions() sim.Options {
 	fs := r.sc.Fleet
 	fw := firmware.Defaults()
 	if fs.Firmware.Title != "" {
@@ -186,7 +186,7 @@ func (r *runner) fleetOptions() (sim.Options, error) {
 		Devices: fs.Devices, Seed: r.seed, Ramp: ramp, Firmware: fw,
 		WiFi:     device.WiFiConfig{ConnectMin: lo, ConnectMax: hi, FailRate: fs.WiFi.FailRate},
 		BootTime: orDur(fs.BootTime, 50*time.Millisecond), Logger: r.opts.Logger,
-	}, nil
+	}
 }
 
 func orDur(d Duration, def time.Duration) time.Duration {
@@ -197,10 +197,7 @@ func orDur(d Duration, def time.Duration) time.Duration {
 }
 
 func (r *runner) run(ctx context.Context, res *Result) error {
-	fo, err := r.fleetOptions()
-	if err != nil {
-		return err
-	}
+	fo := r.fleetOptions()
 	dir, err := os.MkdirTemp("", "tbsim-scenario-")
 	if err != nil {
 		return err
