@@ -1,4 +1,4 @@
-module tbsim
+module github.com/tbsim/tbsim
 
 go 1.26.0
 

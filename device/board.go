@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"tbsim/device/espimage"
-	"tbsim/firmware"
+	"github.com/tbsim/tbsim/device/espimage"
+	"github.com/tbsim/tbsim/firmware"
 )
 
 // BoardOptions configure one simulated device.

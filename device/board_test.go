@@ -16,9 +16,9 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/stretchr/testify/require"
 
-	"tbsim/device/espimage"
-	"tbsim/firmware"
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/device/espimage"
+	"github.com/tbsim/tbsim/firmware"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 // tinyTB is the smallest ThingsBoard that takes a board through its story:

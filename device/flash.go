@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"tbsim/device/espimage"
-	"tbsim/firmware"
+	"github.com/tbsim/tbsim/device/espimage"
+	"github.com/tbsim/tbsim/firmware"
 )
 
 // Partition is one row of a partition table.

@@ -4,7 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 
-	"tbsim/device/espimage"
+	"github.com/tbsim/tbsim/device/espimage"
 )
 
 // FlashState is what a Flash holds that survives a power cut, in a form a

@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"tbsim/device/espimage"
+	"github.com/tbsim/tbsim/device/espimage"
 )
 
 func TestEntryCRCVectors(t *testing.T) {

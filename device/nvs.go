@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sync"
 
-	"tbsim/firmware"
+	"github.com/tbsim/tbsim/firmware"
 )
 
 // NVS errors, named after ESP-IDF's (nvs.h). A missing key also matches

@@ -7,7 +7,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"tbsim/firmware"
+	"github.com/tbsim/tbsim/firmware"
 )
 
 // BoltNVS keeps the NVS partitions of a whole fleet in one bbolt file: a

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"tbsim/firmware"
+	"github.com/tbsim/tbsim/firmware"
 )
 
 func nvsStores(t *testing.T) map[string]func() firmware.NVS {

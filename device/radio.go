@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"tbsim/firmware"
+	"github.com/tbsim/tbsim/firmware"
 )
 
 // WiFiConfig describes the simulated network.

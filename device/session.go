@@ -13,7 +13,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
-	"tbsim/firmware"
+	"github.com/tbsim/tbsim/firmware"
 )
 
 // Dialer opens the network connection of one MQTT session (TCP, TLS or an

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 // MarkValidPolicy says when a new image confirms itself after an update.

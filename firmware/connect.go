@@ -6,7 +6,7 @@ import (
 	"errors"
 	"strconv"
 
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 // loadCredentials reads the token (or MQTT_BASIC credentials) from NVS, as

@@ -12,8 +12,8 @@ import (
 var allowed = []string{
 	"errors", "strconv", "strings", "time", "bytes", "sort", "math",
 	"encoding/hex", "encoding/binary", "hash", "hash/", "crypto/",
-	"tbsim/firmware",          // the firmware's own packages
-	"github.com/twmb/murmur3", // MURMUR3 checksums; imports only hash, math/bits, unsafe
+	"github.com/tbsim/tbsim/firmware", // the firmware's own packages
+	"github.com/twmb/murmur3",         // MURMUR3 checksums; imports only hash, math/bits, unsafe
 }
 
 // forbidden names why the usual suspects are out, for a clearer failure.
@@ -66,7 +66,7 @@ func goList(t *testing.T, args ...string) []listedPackage {
 // only: the standard library itself reaches os through crypto/..., which
 // TinyGo provides.
 func TestFirmwareImports(t *testing.T) {
-	pkgs := goList(t, "tbsim/firmware/...")
+	pkgs := goList(t, "github.com/tbsim/tbsim/firmware/...")
 	if len(pkgs) < 3 {
 		t.Fatalf("go list found %d firmware packages", len(pkgs))
 	}

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 // State is the machine's connection state.

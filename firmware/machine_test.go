@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"tbsim/firmware"
-	"tbsim/firmware/firmwaretest"
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/firmware"
+	"github.com/tbsim/tbsim/firmware/firmwaretest"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 const mac = "24:0A:C4:12:34:56"

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 // online runs once per connection: confirm a new image if the policy waits

@@ -5,7 +5,7 @@ package firmware
 import (
 	"strconv"
 
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 // download is one OTA transfer in progress.

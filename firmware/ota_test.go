@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"tbsim/firmware"
-	"tbsim/firmware/firmwaretest"
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/firmware"
+	"github.com/tbsim/tbsim/firmware/firmwaretest"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 // image returns n bytes that start like an ESP image.

@@ -7,8 +7,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"tbsim/device"
-	"tbsim/device/espimage"
+	"github.com/tbsim/tbsim/device"
+	"github.com/tbsim/tbsim/device/espimage"
 )
 
 // FlashRecord summarises one device's stored flash for listings.

@@ -14,9 +14,9 @@ import (
 	"sync"
 	"time"
 
-	"tbsim/device"
-	"tbsim/device/espimage"
-	"tbsim/firmware"
+	"github.com/tbsim/tbsim/device"
+	"github.com/tbsim/tbsim/device/espimage"
+	"github.com/tbsim/tbsim/firmware"
 )
 
 // Shard is the slice i of n of a fleet ("i/n", 0-based). The zero value is

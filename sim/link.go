@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"tbsim/device"
+	"github.com/tbsim/tbsim/device"
 )
 
 // Impairment degrades the link between devices and the server: every write

@@ -6,9 +6,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"tbsim/device"
-	"tbsim/firmware"
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/device"
+	"github.com/tbsim/tbsim/firmware"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 // Metrics are the fleet's measurements; every method is safe to call

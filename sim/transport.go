@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"tbsim/device"
+	"github.com/tbsim/tbsim/device"
 )
 
 // TransportOptions describe how devices reach a server.

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 // ProfileSpec creates a device profile.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 // telemetry stores every accepted shape (JsonConverter.convertToTelemetry):

@@ -9,7 +9,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"tbsim/tbemu"
+	"github.com/tbsim/tbsim/tbemu"
 )
 
 // Start the emulator in a test, create a device, and connect to it over the

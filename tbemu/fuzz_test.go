@@ -5,7 +5,7 @@ import (
 	"net"
 	"testing"
 
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 // FuzzDevicePublish feeds any topic and payload to the device API handlers

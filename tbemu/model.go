@@ -7,7 +7,7 @@ import (
 	"math/big"
 	"time"
 
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 // Provisioning strategies of a device profile (ThingsBoard DeviceProfileProvisionType).

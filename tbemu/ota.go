@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strconv"
 
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 // PackageSpec creates an OTA package (POST /api/otaPackage).

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 func firmwareBytes(n int, seed uint64) []byte {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 // The REST subset, on ThingsBoard's own paths and with its JSON shapes, so a

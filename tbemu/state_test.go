@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
 
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 func TestPersistenceAcrossRestart(t *testing.T) {

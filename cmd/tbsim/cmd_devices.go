@@ -10,9 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"tbsim/device"
-	"tbsim/firmware"
-	"tbsim/sim"
+	"github.com/tbsim/tbsim/device"
+	"github.com/tbsim/tbsim/firmware"
+	"github.com/tbsim/tbsim/sim"
 )
 
 func openNVS(stateDir string) (*device.BoltNVS, error) {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"tbsim/device/espimage"
+	"github.com/tbsim/tbsim/device/espimage"
 )
 
 func newFirmwareCmd(e *env) *cobra.Command {

@@ -11,9 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"tbsim/device/espimage"
-	"tbsim/firmware/tbapi"
-	"tbsim/internal/tbrest"
+	"github.com/tbsim/tbsim/device/espimage"
+	"github.com/tbsim/tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/internal/tbrest"
 )
 
 type restFlags struct{ url, user, password string }

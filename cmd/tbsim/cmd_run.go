@@ -17,13 +17,13 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"tbsim/device"
-	"tbsim/device/espimage"
-	"tbsim/firmware"
-	"tbsim/firmware/tbapi"
-	"tbsim/internal/report"
-	"tbsim/sim"
-	"tbsim/tbemu"
+	"github.com/tbsim/tbsim/device"
+	"github.com/tbsim/tbsim/device/espimage"
+	"github.com/tbsim/tbsim/firmware"
+	"github.com/tbsim/tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/internal/report"
+	"github.com/tbsim/tbsim/sim"
+	"github.com/tbsim/tbsim/tbemu"
 )
 
 type runOptions struct {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"tbsim/internal/scenario"
-	"tbsim/scenarios"
+	"github.com/tbsim/tbsim/internal/scenario"
+	"github.com/tbsim/tbsim/scenarios"
 )
 
 func newScenarioCmd(e *env) *cobra.Command {

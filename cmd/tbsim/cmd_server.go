@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"tbsim/tbemu"
+	"github.com/tbsim/tbsim/tbemu"
 )
 
 type serverOptions struct {

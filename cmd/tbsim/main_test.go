@@ -13,7 +13,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"tbsim/device"
+	"github.com/tbsim/tbsim/device"
 )
 
 func TestMain(m *testing.M) {

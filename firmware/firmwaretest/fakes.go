@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"tbsim/firmware"
+	"github.com/tbsim/tbsim/firmware"
 )
 
 // ManualClock is a clock that moves only when told.

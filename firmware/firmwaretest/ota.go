@@ -5,7 +5,7 @@ package firmwaretest
 import (
 	"errors"
 
-	"tbsim/firmware"
+	"github.com/tbsim/tbsim/firmware"
 )
 
 // MemOTA is an in-memory OTA writer with two slots. It checks what the real

@@ -5,7 +5,7 @@ package firmwaretest
 import (
 	"time"
 
-	"tbsim/firmware"
+	"github.com/tbsim/tbsim/firmware"
 )
 
 // Rig wires a Machine to the fakes and keeps its deadline, so a test moves

@@ -24,15 +24,15 @@ func TestImportRules(t *testing.T) {
 		forbidden []string
 		why       string
 	}{
-		{"tbsim/tbemu", []string{"tbsim/firmware", "tbsim/device", "tbsim/sim", "tbsim/internal"},
+		{"github.com/tbsim/tbsim/tbemu", []string{"github.com/tbsim/tbsim/firmware", "github.com/tbsim/tbsim/device", "github.com/tbsim/tbsim/sim", "github.com/tbsim/tbsim/internal"},
 			"tbemu is a black box that speaks MQTT and HTTP; only firmware/tbapi is shared"},
-		{"tbsim/sim", []string{"tbsim/tbemu", "tbsim/cmd"}, "the fleet gets a dialer, it does not own a server"},
-		{"tbsim/device", []string{"tbsim/tbemu", "tbsim/sim", "tbsim/internal"}, "adapters do not import each other"},
-		{"tbsim/firmware/...", []string{"tbsim/device", "tbsim/sim", "tbsim/tbemu", "tbsim/internal"}, "the firmware is the innermost layer"},
+		{"github.com/tbsim/tbsim/sim", []string{"github.com/tbsim/tbsim/tbemu", "github.com/tbsim/tbsim/cmd"}, "the fleet gets a dialer, it does not own a server"},
+		{"github.com/tbsim/tbsim/device", []string{"github.com/tbsim/tbsim/tbemu", "github.com/tbsim/tbsim/sim", "github.com/tbsim/tbsim/internal"}, "adapters do not import each other"},
+		{"github.com/tbsim/tbsim/firmware/...", []string{"github.com/tbsim/tbsim/device", "github.com/tbsim/tbsim/sim", "github.com/tbsim/tbsim/tbemu", "github.com/tbsim/tbsim/internal"}, "the firmware is the innermost layer"},
 	}
 	for _, r := range rules {
 		for _, d := range deps(t, r.pkg) {
-			if d == "tbsim/firmware/tbapi" {
+			if d == "github.com/tbsim/tbsim/firmware/tbapi" {
 				continue
 			}
 			for _, f := range r.forbidden {

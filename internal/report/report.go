@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"tbsim/sim"
+	"github.com/tbsim/tbsim/sim"
 )
 
 // Summary is what a run reports at its end (text and --json).

@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"tbsim/sim"
+	"github.com/tbsim/tbsim/sim"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")

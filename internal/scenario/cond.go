@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"tbsim/device"
+	"github.com/tbsim/tbsim/device"
 )
 
 // view is what conditions and expectations look at.

@@ -3,10 +3,10 @@ package scenario
 import (
 	"strings"
 
-	"tbsim/device"
-	"tbsim/firmware/tbapi"
-	"tbsim/sim"
-	"tbsim/tbemu"
+	"github.com/tbsim/tbsim/device"
+	"github.com/tbsim/tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/sim"
+	"github.com/tbsim/tbsim/tbemu"
 )
 
 var trendNames = map[string]bool{"provision": true, "connect": true, "publish": true, "chunk": true, "ota": true}

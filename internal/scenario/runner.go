@@ -13,12 +13,12 @@ import (
 	"sync"
 	"time"
 
-	"tbsim/device"
-	"tbsim/device/espimage"
-	"tbsim/firmware"
-	"tbsim/firmware/tbapi"
-	"tbsim/sim"
-	"tbsim/tbemu"
+	"github.com/tbsim/tbsim/device"
+	"github.com/tbsim/tbsim/device/espimage"
+	"github.com/tbsim/tbsim/firmware"
+	"github.com/tbsim/tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/sim"
+	"github.com/tbsim/tbsim/tbemu"
 )
 
 // RunOptions adjust a run.

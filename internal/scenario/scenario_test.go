@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"tbsim/scenarios"
-	"tbsim/tbemu"
+	"github.com/tbsim/tbsim/scenarios"
+	"github.com/tbsim/tbsim/tbemu"
 )
 
 const good = `name: tiny

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"sort"
 
-	"tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 // toMembers turns YAML values into attribute members (sorted by key).
