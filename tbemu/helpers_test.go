@@ -135,3 +135,9 @@ func (c *client) open(t testing.TB, d time.Duration) {
 	case <-time.After(d):
 	}
 }
+
+// discardConn is a core connection that drops what it is sent.
+type discardConn struct{}
+
+func (discardConn) Deliver(string, []byte, byte) {}
+func (discardConn) Close(string)                 {}

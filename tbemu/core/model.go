@@ -1,11 +1,8 @@
-package tbemu
+package core
 
 import (
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"math/big"
-	"time"
 
 	"github.com/tbsim/tbsim/firmware/tbapi"
 )
@@ -83,6 +80,9 @@ const (
 	ServerScope = "SERVER_SCOPE"
 )
 
+// MaxPacketSize is ThingsBoard's NETTY_MAX_PAYLOAD_SIZE; adapters enforce it.
+const MaxPacketSize = 65536
+
 // Errors of the Go API; REST maps them to status codes.
 var (
 	ErrNotFound    = errors.New("not found")
@@ -91,30 +91,33 @@ var (
 	ErrNotAssigned = errors.New("no firmware assigned")
 	ErrOffline     = errors.New("device is not connected or not subscribed")
 	ErrTimeout     = errors.New("timeout")
+	ErrClosed      = errors.New("emulator closed")
 )
 
-func nowMs() int64 { return time.Now().UnixMilli() }
+const alphanumeric = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// RandomString returns n characters drawn from Options.Rand, as ThingsBoard
+// generates tokens and names (StringUtils.randomAlphanumeric).
+func (c *Core) RandomString(n int) string {
+	b := make([]byte, n)
+	c.rndMu.Lock()
+	for i := range b {
+		b[i] = alphanumeric[c.rnd.IntN(len(alphanumeric))]
+	}
+	c.rndMu.Unlock()
+	return string(b)
+}
 
 // newUUID returns a random version-4 UUID, as ThingsBoard ids are.
-func newUUID() string {
+func (c *Core) newUUID() string {
 	var b [16]byte
-	rand.Read(b[:])
+	c.rndMu.Lock()
+	for i := range b {
+		b[i] = byte(c.rnd.Uint32())
+	}
+	c.rndMu.Unlock()
 	b[6] = b[6]&0x0F | 0x40
 	b[8] = b[8]&0x3F | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
-const alphanumeric = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-// randomAlphanumeric is how ThingsBoard generates tokens and names
-// (StringUtils.randomAlphanumeric(20)).
-func randomAlphanumeric(n int) string {
-	b := make([]byte, n)
-	max := big.NewInt(int64(len(alphanumeric)))
-	for i := range b {
-		k, _ := rand.Int(rand.Reader, max)
-		b[i] = alphanumeric[k.Int64()]
-	}
-	return string(b)
 }

@@ -1,4 +1,4 @@
-package tbemu
+package core
 
 import (
 	"crypto/sha256"
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -16,8 +17,11 @@ import (
 // store holds the emulator's entities and per-device state in memory, and
 // mirrors them to a bbolt file when one is given. Entities are written
 // through at once; telemetry and client attributes, which change on every
-// message, are flushed in batches (flushDirty).
+// message, are flushed in batches: the first change after a flush asks for
+// one (onDirty), which the core schedules on its clock.
 type store struct {
+	// mu guards the maps; each devState has its own lock for its contents.
+	// Order: mu before a devState's mu.
 	mu       sync.RWMutex
 	profiles map[string]*Profile
 	devices  map[string]*Device
@@ -29,12 +33,22 @@ type store struct {
 	state    map[string]*devState
 	history  int // values kept per telemetry key
 
-	db    *bolt.DB
-	dirty map[string]bool
+	db      *bolt.DB
+	onDirty func()
+
+	dirtyMu sync.Mutex
+	dirty   map[string]bool
+	pending bool // a flush is scheduled
+
+	// flushMu keeps flushes in order, so an older state never overwrites a
+	// newer one in the file.
+	flushMu sync.Mutex
 }
 
 // devState is what changes as a device talks.
 type devState struct {
+	mu           sync.Mutex
+	dirty        atomic.Bool                   // in store.dirty, not yet written
 	Attrs        map[string]map[string]TsValue // scope -> key -> value
 	Latest       map[string]TsValue
 	History      map[string][]TsValue `json:"-"`
@@ -60,11 +74,12 @@ var (
 	bucketState    = []byte("state")
 )
 
-func newStore(path string, history int) (*store, error) {
+func newStore(path string, history int, onDirty func()) (*store, error) {
 	s := &store{
 		profiles: map[string]*Profile{}, devices: map[string]*Device{}, byName: map[string]string{},
 		byToken: map[string]string{}, byBasic: map[string]string{}, packages: map[string]*Package{},
-		blobs: map[string][]byte{}, state: map[string]*devState{}, dirty: map[string]bool{}, history: history,
+		blobs: map[string][]byte{}, state: map[string]*devState{}, dirty: map[string]bool{},
+		history: history, onDirty: onDirty,
 	}
 	if path == "" {
 		return s, nil
@@ -166,6 +181,13 @@ func (s *store) unindexDevice(d *Device) {
 	delete(s.byBasic, d.Credentials.ClientID+"\x00"+d.Credentials.UserName)
 }
 
+// stateOf returns a device's state, nil for an unknown device.
+func (s *store) stateOf(id string) *devState {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.state[id]
+}
+
 // put writes an entity at once (a bbolt transaction: atomic, durable).
 func (s *store) put(bucket []byte, id string, v any) error {
 	if s.db == nil {
@@ -201,33 +223,64 @@ func (s *store) putBlob(data []byte) (string, error) {
 	return key, s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucketBlobs).Put([]byte(key), data) })
 }
 
-// markDirty schedules a device's state for the next batched flush; the
-// caller holds mu.
-func (s *store) markDirty(id string) { s.dirty[id] = true }
+// markDirty queues a device's state for the next batched flush. st is nil
+// for a deleted device. Only the first change after a flush takes dirtyMu.
+func (s *store) markDirty(id string, st *devState) {
+	if s.db == nil {
+		return
+	}
+	if st != nil && !st.dirty.CompareAndSwap(false, true) {
+		return
+	}
+	s.dirtyMu.Lock()
+	s.dirty[id] = true
+	ask := !s.pending
+	s.pending = true
+	s.dirtyMu.Unlock()
+	if ask {
+		s.onDirty()
+	}
+}
+
+// flushScheduled is the scheduled flush.
+func (s *store) flushScheduled() error {
+	s.dirtyMu.Lock()
+	s.pending = false
+	s.dirtyMu.Unlock()
+	return s.flushDirty()
+}
 
 // flushDirty writes every changed device state in one transaction.
 func (s *store) flushDirty() error {
 	if s.db == nil {
 		return nil
 	}
-	s.mu.Lock()
-	if len(s.dirty) == 0 {
-		s.mu.Unlock()
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	s.dirtyMu.Lock()
+	ids := s.dirty
+	s.dirty = map[string]bool{}
+	s.dirtyMu.Unlock()
+	if len(ids) == 0 {
 		return nil
 	}
-	out := make(map[string][]byte, len(s.dirty))
-	for id := range s.dirty {
-		if st, ok := s.state[id]; ok && s.devices[id] != nil {
-			data, err := json.Marshal(st)
-			if err == nil {
-				out[id] = data
-			}
-		} else {
+	out := make(map[string][]byte, len(ids))
+	s.mu.RLock()
+	for id := range ids {
+		st, ok := s.state[id]
+		if !ok || s.devices[id] == nil {
 			out[id] = nil
+			continue
+		}
+		st.dirty.Store(false) // a change from here on is flushed again
+		st.mu.Lock()
+		data, err := json.Marshal(st)
+		st.mu.Unlock()
+		if err == nil {
+			out[id] = data
 		}
 	}
-	s.dirty = map[string]bool{}
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketState)
 		for id, data := range out {
@@ -243,6 +296,21 @@ func (s *store) flushDirty() error {
 		}
 		return nil
 	})
+}
+
+// setLatest keeps the newest value of a key and, if asked, a bounded
+// history; the caller holds ds.mu.
+func (s *store) setLatest(ds *devState, key string, v TsValue) {
+	if old, ok := ds.Latest[key]; !ok || old.Ts <= v.Ts {
+		ds.Latest[key] = v
+	}
+	if s.history > 0 {
+		h := append(ds.History[key], v)
+		if len(h) > s.history {
+			h = h[len(h)-s.history:]
+		}
+		ds.History[key] = h
+	}
 }
 
 // MarshalJSON lets TsValue persist its JSON value.

@@ -1,16 +1,19 @@
-package tbemu
+package rest
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tbsim/tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/tbemu/core"
 )
 
 // The REST subset, on ThingsBoard's own paths and with its JSON shapes, so a
@@ -43,7 +46,7 @@ type deviceJSON struct {
 	AdditionalInfo  json.RawMessage `json:"additionalInfo"`
 }
 
-func toDeviceJSON(d Device) deviceJSON {
+func toDeviceJSON(d core.Device) deviceJSON {
 	return deviceJSON{ID: eid("DEVICE", d.ID), CreatedTime: d.CreatedTime, TenantID: eid("TENANT", tenantID),
 		Name: d.Name, Type: d.Type, DeviceProfileID: eid("DEVICE_PROFILE", d.ProfileID), FirmwareID: eid("OTA_PACKAGE", d.FirmwareID),
 		AdditionalInfo: json.RawMessage("null")}
@@ -80,7 +83,7 @@ func strPtr(s string) *string {
 	return &s
 }
 
-func toProfileJSON(p Profile) profileJSON {
+func toProfileJSON(p core.Profile) profileJSON {
 	j := profileJSON{ID: eid("DEVICE_PROFILE", p.ID), CreatedTime: p.CreatedTime, TenantID: eid("TENANT", tenantID),
 		Name: p.Name, Default: p.Default, Type: "DEFAULT", TransportType: "DEFAULT", ProvisionType: p.ProvisionType,
 		ProvisionDeviceKey: strPtr(p.ProvisionKey), FirmwareID: eid("OTA_PACKAGE", p.FirmwareID)}
@@ -109,7 +112,7 @@ type packageJSON struct {
 	AdditionalInfo    json.RawMessage `json:"additionalInfo"`
 }
 
-func toPackageJSON(p Package) packageJSON {
+func toPackageJSON(p core.Package) packageJSON {
 	j := packageJSON{ID: eid("OTA_PACKAGE", p.ID), CreatedTime: p.CreatedTime, TenantID: eid("TENANT", tenantID),
 		DeviceProfileID: eid("DEVICE_PROFILE", p.ProfileID), Type: p.Type, Title: p.Title, Version: p.Version,
 		Tag: strPtr(p.Tag), HasData: p.HasData, AdditionalInfo: json.RawMessage("{}")}
@@ -139,44 +142,72 @@ func paginate[T any](r *http.Request, all []T) page[T] {
 	return page[T]{Data: append([]T{}, all[start:end]...), TotalPages: pages, TotalElements: len(all), HasNext: end < len(all)}
 }
 
-// restHandler routes the REST subset.
-func (s *Server) restHandler() http.Handler {
+// Options configure the REST handler.
+type Options struct {
+	// Tenant administrator for login (defaults tenant@thingsboard.org / tenant).
+	User     string
+	Password string
+}
+
+// handler serves the REST subset over a core.
+type handler struct {
+	c      *core.Core
+	opts   Options
+	tokens *loginTokens
+}
+
+// NewHandler returns the REST subset over c.
+func NewHandler(c *core.Core, opts Options) http.Handler {
+	if opts.User == "" {
+		opts.User = "tenant@thingsboard.org"
+	}
+	if opts.Password == "" {
+		opts.Password = "tenant"
+	}
+	h := &handler{c: c, opts: opts, tokens: &loginTokens{c: c, m: map[string]time.Time{}}}
+	return h.routes()
+}
+
+func (h *handler) now() int64 { return h.c.Now().UnixMilli() }
+
+// routes routes the REST subset.
+func (h *handler) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/auth/login", s.login)
-	mux.HandleFunc("POST /api/auth/token", s.refresh)
-	auth := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireAuth(h)) }
-	auth("POST /api/otaPackage", s.createPackage)
-	auth("POST /api/otaPackage/{id}", s.uploadPackage)
-	auth("GET /api/otaPackages", s.listPackages)
-	auth("GET /api/otaPackage/{id}", s.getPackage)
+	mux.HandleFunc("POST /api/auth/login", h.login)
+	mux.HandleFunc("POST /api/auth/token", h.refresh)
+	auth := func(pattern string, f http.HandlerFunc) { mux.Handle(pattern, h.requireAuth(f)) }
+	auth("POST /api/otaPackage", h.createPackage)
+	auth("POST /api/otaPackage/{id}", h.uploadPackage)
+	auth("GET /api/otaPackages", h.listPackages)
+	auth("GET /api/otaPackage/{id}", h.getPackage)
 	// /info/{id} and /{id}/download overlap as patterns: one route, two shapes.
 	auth("GET /api/otaPackage/{a}/{b}", func(w http.ResponseWriter, r *http.Request) {
 		switch a, b := r.PathValue("a"), r.PathValue("b"); {
 		case a == "info":
-			s.writePackage(w, b)
+			h.writePackage(w, b)
 		case b == "download":
-			s.downloadPackage(w, a)
+			h.downloadPackage(w, a)
 		default:
-			writeError(w, ErrNotFound)
+			h.writeError(w, core.ErrNotFound)
 		}
 	})
-	auth("DELETE /api/otaPackage/{id}", s.deletePackage)
-	auth("GET /api/device/{id}", s.getDevice)
-	auth("POST /api/device", s.saveDevice)
-	auth("DELETE /api/device/{id}", s.deleteDevice)
-	auth("GET /api/device/{id}/credentials", s.getCredentials)
-	auth("GET /api/tenant/devices", s.listDevices)
-	auth("GET /api/deviceProfile/{id}", s.getProfile)
-	auth("POST /api/deviceProfile", s.saveProfile)
-	auth("GET /api/deviceProfiles", s.listProfiles)
-	auth("GET /api/deviceProfileInfo/default", s.defaultProfile)
-	auth("GET /api/plugins/telemetry/DEVICE/{id}/values/timeseries", s.getTimeseries)
-	auth("GET /api/plugins/telemetry/DEVICE/{id}/values/attributes/{scope}", s.getAttributes)
-	auth("GET /api/plugins/telemetry/DEVICE/{id}/values/attributes", s.getAttributes)
-	auth("POST /api/plugins/telemetry/DEVICE/{id}/attributes/{scope}", s.postAttributes)
-	auth("POST /api/plugins/telemetry/DEVICE/{id}/{scope}", s.postAttributes)
-	auth("POST /api/plugins/rpc/{kind}/{id}", s.postRPC)
-	auth("GET /api/tbsim/stats", s.getStats)
+	auth("DELETE /api/otaPackage/{id}", h.deletePackage)
+	auth("GET /api/device/{id}", h.getDevice)
+	auth("POST /api/device", h.saveDevice)
+	auth("DELETE /api/device/{id}", h.deleteDevice)
+	auth("GET /api/device/{id}/credentials", h.getCredentials)
+	auth("GET /api/tenant/devices", h.listDevices)
+	auth("GET /api/deviceProfile/{id}", h.getProfile)
+	auth("POST /api/deviceProfile", h.saveProfile)
+	auth("GET /api/deviceProfiles", h.listProfiles)
+	auth("GET /api/deviceProfileInfo/default", h.defaultProfile)
+	auth("GET /api/plugins/telemetry/DEVICE/{id}/values/timeseries", h.getTimeseries)
+	auth("GET /api/plugins/telemetry/DEVICE/{id}/values/attributes/{scope}", h.getAttributes)
+	auth("GET /api/plugins/telemetry/DEVICE/{id}/values/attributes", h.getAttributes)
+	auth("POST /api/plugins/telemetry/DEVICE/{id}/attributes/{scope}", h.postAttributes)
+	auth("POST /api/plugins/telemetry/DEVICE/{id}/{scope}", h.postAttributes)
+	auth("POST /api/plugins/rpc/{kind}/{id}", h.postRPC)
+	auth("GET /api/tbsim/stats", h.getStats)
 	return mux
 }
 
@@ -187,135 +218,135 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // writeError answers like ThingsBoard's ThingsboardErrorResponse.
-func writeError(w http.ResponseWriter, err error) {
+func (h *handler) writeError(w http.ResponseWriter, err error) {
 	status, code := http.StatusInternalServerError, 2
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, core.ErrNotFound):
 		status, code = http.StatusNotFound, 32
-	case errors.Is(err, ErrInvalid), errors.Is(err, ErrConflict):
+	case errors.Is(err, core.ErrInvalid), errors.Is(err, core.ErrConflict):
 		status, code = http.StatusBadRequest, 31
-	case errors.Is(err, ErrTimeout), errors.Is(err, ErrOffline):
+	case errors.Is(err, core.ErrTimeout), errors.Is(err, core.ErrOffline):
 		status, code = http.StatusGatewayTimeout, 2
 	}
 	msg := err.Error()
-	for _, e := range []error{ErrNotFound, ErrInvalid, ErrConflict} {
+	for _, e := range []error{core.ErrNotFound, core.ErrInvalid, core.ErrConflict} {
 		msg = strings.TrimPrefix(msg, e.Error()+": ")
 	}
-	writeJSON(w, status, map[string]any{"status": status, "message": msg, "errorCode": code, "timestamp": nowMs()})
+	writeJSON(w, status, map[string]any{"status": status, "message": msg, "errorCode": code, "timestamp": h.now()})
 }
 
-func (s *Server) requireAuth(h http.HandlerFunc) http.Handler {
+func (h *handler) requireAuth(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("X-Authorization"), "Bearer ")
-		if !ok || !s.sessions.valid(tok) {
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"status": 401, "message": "Authentication failed", "errorCode": 10, "timestamp": nowMs()})
+		if !ok || !h.tokens.valid(tok) {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"status": 401, "message": "Authentication failed", "errorCode": 10, "timestamp": h.now()})
 			return
 		}
-		h(w, r)
+		next(w, r)
 	})
 }
 
 func decodeBody(r *http.Request, v any) error {
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v); err != nil {
-		return errors.Join(ErrInvalid, err)
+		return errors.Join(core.ErrInvalid, err)
 	}
 	return nil
 }
 
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	var req struct{ Username, Password string }
-	if err := decodeBody(r, &req); err != nil || req.Username != s.opts.TenantUser || req.Password != s.opts.TenantPassword {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"status": 401, "message": "Invalid username or password", "errorCode": 10, "timestamp": nowMs()})
+	if err := decodeBody(r, &req); err != nil || req.Username != h.opts.User || req.Password != h.opts.Password {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"status": 401, "message": "Invalid username or password", "errorCode": 10, "timestamp": h.now()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"token": s.sessions.issue(), "refreshToken": s.sessions.issue()})
+	writeJSON(w, http.StatusOK, map[string]string{"token": h.tokens.issue(), "refreshToken": h.tokens.issue()})
 }
 
-func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
+func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
 	var req struct{ RefreshToken string }
-	if err := decodeBody(r, &req); err != nil || !s.sessions.valid(req.RefreshToken) {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"status": 401, "message": "Authentication failed", "errorCode": 10, "timestamp": nowMs()})
+	if err := decodeBody(r, &req); err != nil || !h.tokens.valid(req.RefreshToken) {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"status": 401, "message": "Authentication failed", "errorCode": 10, "timestamp": h.now()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"token": s.sessions.issue(), "refreshToken": s.sessions.issue()})
+	writeJSON(w, http.StatusOK, map[string]string{"token": h.tokens.issue(), "refreshToken": h.tokens.issue()})
 }
 
-func (s *Server) createPackage(w http.ResponseWriter, r *http.Request) {
+func (h *handler) createPackage(w http.ResponseWriter, r *http.Request) {
 	var req packageJSON
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
-	spec := PackageSpec{Title: req.Title, Version: req.Version}
+	spec := core.PackageSpec{Title: req.Title, Version: req.Version}
 	if req.DeviceProfileID != nil {
 		spec.ProfileID = req.DeviceProfileID.ID
 	}
 	if req.Tag != nil {
 		spec.Tag = *req.Tag
 	}
-	p, err := s.CreatePackage(spec)
+	p, err := h.c.CreatePackage(spec)
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, toPackageJSON(p))
 }
 
-func (s *Server) uploadPackage(w http.ResponseWriter, r *http.Request) {
+func (h *handler) uploadPackage(w http.ResponseWriter, r *http.Request) {
 	alg := r.URL.Query().Get("checksumAlgorithm")
 	if alg == "" {
-		writeError(w, errors.Join(ErrInvalid, errors.New("Required request parameter 'checksumAlgorithm' is not present")))
+		h.writeError(w, errors.Join(core.ErrInvalid, errors.New("Required request parameter 'checksumAlgorithm' is not present")))
 		return
 	}
 	if err := r.ParseMultipartForm(8 << 20); err != nil {
-		writeError(w, errors.Join(ErrInvalid, err))
+		h.writeError(w, errors.Join(core.ErrInvalid, err))
 		return
 	}
 	f, hdr, err := r.FormFile("file")
 	if err != nil {
-		writeError(w, errors.Join(ErrInvalid, errors.New("Required part 'file' is not present")))
+		h.writeError(w, errors.Join(core.ErrInvalid, errors.New("Required part 'file' is not present")))
 		return
 	}
 	defer f.Close()
 	data, err := io.ReadAll(f)
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
-	p, err := s.UploadPackage(r.PathValue("id"), data, alg, r.URL.Query().Get("checksum"), hdr.Filename, hdr.Header.Get("Content-Type"))
+	p, err := h.c.UploadPackage(r.PathValue("id"), data, alg, r.URL.Query().Get("checksum"), hdr.Filename, hdr.Header.Get("Content-Type"))
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, toPackageJSON(p))
 }
 
-func (s *Server) listPackages(w http.ResponseWriter, r *http.Request) {
+func (h *handler) listPackages(w http.ResponseWriter, r *http.Request) {
 	var out []packageJSON
-	for _, p := range s.Packages() {
+	for _, p := range h.c.Packages() {
 		out = append(out, toPackageJSON(p))
 	}
 	writeJSON(w, http.StatusOK, paginate(r, out))
 }
 
-func (s *Server) getPackage(w http.ResponseWriter, r *http.Request) {
-	s.writePackage(w, r.PathValue("id"))
+func (h *handler) getPackage(w http.ResponseWriter, r *http.Request) {
+	h.writePackage(w, r.PathValue("id"))
 }
 
-func (s *Server) writePackage(w http.ResponseWriter, id string) {
-	p, ok := s.Package(id)
+func (h *handler) writePackage(w http.ResponseWriter, id string) {
+	p, ok := h.c.Package(id)
 	if !ok {
-		writeError(w, ErrNotFound)
+		h.writeError(w, core.ErrNotFound)
 		return
 	}
 	writeJSON(w, http.StatusOK, toPackageJSON(p))
 }
 
-func (s *Server) downloadPackage(w http.ResponseWriter, id string) {
-	p, ok := s.Package(id)
-	data, ok2 := s.packageData(p.ID)
+func (h *handler) downloadPackage(w http.ResponseWriter, id string) {
+	p, ok := h.c.Package(id)
+	data, ok2 := h.c.PackageData(p.ID)
 	if !ok || !ok2 {
-		writeError(w, ErrNotFound)
+		h.writeError(w, core.ErrNotFound)
 		return
 	}
 	w.Header().Set("Content-Type", p.ContentType)
@@ -323,55 +354,55 @@ func (s *Server) downloadPackage(w http.ResponseWriter, id string) {
 	w.Write(data)
 }
 
-func (s *Server) deletePackage(w http.ResponseWriter, r *http.Request) {
-	if err := s.DeletePackage(r.PathValue("id")); err != nil {
-		writeError(w, err)
+func (h *handler) deletePackage(w http.ResponseWriter, r *http.Request) {
+	if err := h.c.DeletePackage(r.PathValue("id")); err != nil {
+		h.writeError(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
 }
 
-func (s *Server) getDevice(w http.ResponseWriter, r *http.Request) {
-	d, ok := s.Device(r.PathValue("id"))
+func (h *handler) getDevice(w http.ResponseWriter, r *http.Request) {
+	d, ok := h.c.Device(r.PathValue("id"))
 	if !ok {
-		writeError(w, ErrNotFound)
+		h.writeError(w, core.ErrNotFound)
 		return
 	}
 	writeJSON(w, http.StatusOK, toDeviceJSON(d))
 }
 
 // saveDevice creates (no id) or updates a device, as POST /api/device does.
-func (s *Server) saveDevice(w http.ResponseWriter, r *http.Request) {
+func (h *handler) saveDevice(w http.ResponseWriter, r *http.Request) {
 	var req deviceJSON
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
-	var d Device
+	var d core.Device
 	var err error
 	if req.ID == nil {
-		spec := DeviceSpec{Name: req.Name}
+		spec := core.DeviceSpec{Name: req.Name}
 		if req.DeviceProfileID != nil {
 			spec.ProfileID = req.DeviceProfileID.ID
 		} else if req.Type != "" {
-			for _, p := range s.Profiles() {
+			for _, p := range h.c.Profiles() {
 				if p.Name == req.Type {
 					spec.ProfileID = p.ID
 				}
 			}
 		}
 		if tok := r.URL.Query().Get("accessToken"); tok != "" {
-			spec.Credentials = Credentials{Type: tbapi.CredAccessToken, Token: tok}
+			spec.Credentials = core.Credentials{Type: tbapi.CredAccessToken, Token: tok}
 		}
-		d, err = s.CreateDevice(spec)
+		d, err = h.c.CreateDevice(spec)
 		if err == nil && req.FirmwareID != nil {
-			err = s.AssignDeviceFirmware(d.ID, req.FirmwareID.ID)
-			d, _ = s.Device(d.ID)
+			err = h.c.AssignDeviceFirmware(d.ID, req.FirmwareID.ID)
+			d, _ = h.c.Device(d.ID)
 		}
 	} else {
-		cur, ok := s.Device(req.ID.ID)
+		cur, ok := h.c.Device(req.ID.ID)
 		if !ok {
-			writeError(w, ErrNotFound)
+			h.writeError(w, core.ErrNotFound)
 			return
 		}
 		cur.Name = req.Name
@@ -379,27 +410,27 @@ func (s *Server) saveDevice(w http.ResponseWriter, r *http.Request) {
 		if req.FirmwareID != nil {
 			cur.FirmwareID = req.FirmwareID.ID
 		}
-		d, err = s.UpdateDevice(cur)
+		d, err = h.c.UpdateDevice(cur)
 	}
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, toDeviceJSON(d))
 }
 
-func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request) {
-	if err := s.DeleteDevice(r.PathValue("id")); err != nil {
-		writeError(w, err)
+func (h *handler) deleteDevice(w http.ResponseWriter, r *http.Request) {
+	if err := h.c.DeleteDevice(r.PathValue("id")); err != nil {
+		h.writeError(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
 }
 
-func (s *Server) getCredentials(w http.ResponseWriter, r *http.Request) {
-	d, ok := s.Device(r.PathValue("id"))
+func (h *handler) getCredentials(w http.ResponseWriter, r *http.Request) {
+	d, ok := h.c.Device(r.PathValue("id"))
 	if !ok {
-		writeError(w, ErrNotFound)
+		h.writeError(w, core.ErrNotFound)
 		return
 	}
 	out := map[string]any{"id": eid("DEVICE_CREDENTIALS", d.ID), "deviceId": eid("DEVICE", d.ID),
@@ -411,19 +442,19 @@ func (s *Server) getCredentials(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
+func (h *handler) listDevices(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if name := q.Get("deviceName"); name != "" {
-		d, ok := s.DeviceByName(name)
+		d, ok := h.c.DeviceByName(name)
 		if !ok {
-			writeError(w, ErrNotFound)
+			h.writeError(w, core.ErrNotFound)
 			return
 		}
 		writeJSON(w, http.StatusOK, toDeviceJSON(d))
 		return
 	}
 	var out []deviceJSON
-	for _, d := range s.Devices() {
+	for _, d := range h.c.Devices() {
 		if t := q.Get("type"); t != "" && d.Type != t {
 			continue
 		}
@@ -435,19 +466,19 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, paginate(r, out))
 }
 
-func (s *Server) getProfile(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.Profile(r.PathValue("id"))
+func (h *handler) getProfile(w http.ResponseWriter, r *http.Request) {
+	p, ok := h.c.Profile(r.PathValue("id"))
 	if !ok {
-		writeError(w, ErrNotFound)
+		h.writeError(w, core.ErrNotFound)
 		return
 	}
 	writeJSON(w, http.StatusOK, toProfileJSON(p))
 }
 
-func (s *Server) saveProfile(w http.ResponseWriter, r *http.Request) {
+func (h *handler) saveProfile(w http.ResponseWriter, r *http.Request) {
 	var req profileJSON
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
 	ptype := req.ProvisionType
@@ -461,18 +492,18 @@ func (s *Server) saveProfile(w http.ResponseWriter, r *http.Request) {
 	if req.ProvisionDeviceKey != nil {
 		key = *req.ProvisionDeviceKey
 	}
-	var p Profile
+	var p core.Profile
 	var err error
 	if req.ID == nil {
-		p, err = s.CreateProfile(ProfileSpec{Name: req.Name, ProvisionType: ptype, ProvisionKey: key, ProvisionSecret: secret})
+		p, err = h.c.CreateProfile(core.ProfileSpec{Name: req.Name, ProvisionType: ptype, ProvisionKey: key, ProvisionSecret: secret})
 		if err == nil && req.FirmwareID != nil {
-			err = s.AssignProfileFirmware(p.ID, req.FirmwareID.ID)
-			p, _ = s.Profile(p.ID)
+			err = h.c.AssignProfileFirmware(p.ID, req.FirmwareID.ID)
+			p, _ = h.c.Profile(p.ID)
 		}
 	} else {
-		cur, ok := s.Profile(req.ID.ID)
+		cur, ok := h.c.Profile(req.ID.ID)
 		if !ok {
-			writeError(w, ErrNotFound)
+			h.writeError(w, core.ErrNotFound)
 			return
 		}
 		cur.Name, cur.ProvisionKey, cur.ProvisionSecret = req.Name, key, secret
@@ -483,25 +514,25 @@ func (s *Server) saveProfile(w http.ResponseWriter, r *http.Request) {
 		if req.FirmwareID != nil {
 			cur.FirmwareID = req.FirmwareID.ID
 		}
-		p, err = s.UpdateProfile(cur)
+		p, err = h.c.UpdateProfile(cur)
 	}
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, toProfileJSON(p))
 }
 
-func (s *Server) listProfiles(w http.ResponseWriter, r *http.Request) {
+func (h *handler) listProfiles(w http.ResponseWriter, r *http.Request) {
 	var out []profileJSON
-	for _, p := range s.Profiles() {
+	for _, p := range h.c.Profiles() {
 		out = append(out, toProfileJSON(p))
 	}
 	writeJSON(w, http.StatusOK, paginate(r, out))
 }
 
-func (s *Server) defaultProfile(w http.ResponseWriter, r *http.Request) {
-	p, _ := s.DefaultProfile()
+func (h *handler) defaultProfile(w http.ResponseWriter, r *http.Request) {
+	p, _ := h.c.DefaultProfile()
 	writeJSON(w, http.StatusOK, map[string]any{"id": eid("DEVICE_PROFILE", p.ID), "name": p.Name, "type": "DEFAULT", "transportType": "DEFAULT"})
 }
 
@@ -529,15 +560,15 @@ func restValue(v tbapi.Value, strict bool) any {
 	return string(tbapi.AppendValue(nil, v))
 }
 
-func (s *Server) getTimeseries(w http.ResponseWriter, r *http.Request) {
+func (h *handler) getTimeseries(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, ok := s.Device(id); !ok {
-		writeError(w, ErrNotFound)
+	if _, ok := h.c.Device(id); !ok {
+		h.writeError(w, core.ErrNotFound)
 		return
 	}
 	keys, strict := keysParam(r), r.URL.Query().Get("useStrictDataTypes") == "true"
 	out := map[string][]map[string]any{}
-	for k, v := range s.Latest(id) {
+	for k, v := range h.c.Latest(id) {
 		if keys == nil || keys[k] {
 			out[k] = []map[string]any{{"ts": v.Ts, "value": restValue(v.Value, strict)}}
 		}
@@ -545,21 +576,21 @@ func (s *Server) getTimeseries(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) getAttributes(w http.ResponseWriter, r *http.Request) {
+func (h *handler) getAttributes(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, ok := s.Device(id); !ok {
-		writeError(w, ErrNotFound)
+	if _, ok := h.c.Device(id); !ok {
+		h.writeError(w, core.ErrNotFound)
 		return
 	}
-	scopes := []string{ClientScope, SharedScope, ServerScope}
+	scopes := []string{core.ClientScope, core.SharedScope, core.ServerScope}
 	if sc := r.PathValue("scope"); sc != "" {
 		scopes = []string{sc}
 	}
 	keys := keysParam(r)
 	out := []map[string]any{}
 	for _, sc := range scopes {
-		attrs := s.Attributes(id, sc)
-		for _, k := range sortedKeys(attrs) {
+		attrs := h.c.Attributes(id, sc)
+		for _, k := range slices.Sorted(maps.Keys(attrs)) {
 			if keys == nil || keys[k] {
 				out = append(out, map[string]any{"key": k, "value": json.RawMessage(tbapi.AppendValue(nil, attrs[k].Value)), "lastUpdateTs": attrs[k].Ts})
 			}
@@ -568,47 +599,47 @@ func (s *Server) getAttributes(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) postAttributes(w http.ResponseWriter, r *http.Request) {
+func (h *handler) postAttributes(w http.ResponseWriter, r *http.Request) {
 	id, scope := r.PathValue("id"), r.PathValue("scope")
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
 	ms, err := tbapi.DecodeClientAttributes(body)
 	if err != nil {
-		writeError(w, errors.Join(ErrInvalid, err))
+		h.writeError(w, errors.Join(core.ErrInvalid, err))
 		return
 	}
 	switch scope {
-	case SharedScope:
-		err = s.SetSharedAttributes(id, ms)
-	case ServerScope:
-		err = s.SetServerAttributes(id, ms)
+	case core.SharedScope:
+		err = h.c.SetSharedAttributes(id, ms)
+	case core.ServerScope:
+		err = h.c.SetServerAttributes(id, ms)
 	default:
-		err = errors.Join(ErrInvalid, errors.New("unsupported scope "+scope))
+		err = errors.Join(core.ErrInvalid, errors.New("unsupported scope "+scope))
 	}
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
 }
 
-func (s *Server) postRPC(w http.ResponseWriter, r *http.Request) {
+func (h *handler) postRPC(w http.ResponseWriter, r *http.Request) {
 	kind, id := r.PathValue("kind"), r.PathValue("id")
 	if kind != "oneway" && kind != "twoway" {
-		writeError(w, ErrNotFound)
+		h.writeError(w, core.ErrNotFound)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
 	req, err := tbapi.DecodeRPCRequest(body)
 	if err != nil {
-		writeError(w, errors.Join(ErrInvalid, err))
+		h.writeError(w, errors.Join(core.ErrInvalid, err))
 		return
 	}
 	timeout := 10 * time.Second
@@ -621,49 +652,19 @@ func (s *Server) postRPC(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout+time.Second)
 	defer cancel()
-	resp, err := s.SendRPC(ctx, id, req.Method, req.Params, kind == "twoway", timeout)
+	resp, err := h.c.SendRPC(ctx, id, req.Method, req.Params, kind == "twoway", timeout)
 	if err != nil {
-		if errors.Is(err, ErrOffline) || errors.Is(err, ErrTimeout) {
+		if errors.Is(err, core.ErrOffline) || errors.Is(err, core.ErrTimeout) {
 			w.WriteHeader(http.StatusGatewayTimeout)
 			return
 		}
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(resp)
 }
 
-// Stats is GET /api/tbsim/stats, for the CLI's live view.
-type Stats struct {
-	Devices         int                       `json:"devices"`
-	Connected       int                       `json:"connected"`
-	Connects        int64                     `json:"connects"`
-	Refused         int64                     `json:"refused"`
-	Provisioned     int64                     `json:"provisioned"`
-	ProvisionFailed int64                     `json:"provisionFailed"`
-	TelemetryMsgs   int64                     `json:"telemetryMessages"`
-	ChunkBytes      int64                     `json:"chunkBytes"`
-	RateLimited     int64                     `json:"rateLimited"`
-	ParseErrors     int64                     `json:"parseErrors"`
-	OTA             map[string]map[string]int `json:"ota"` // package id -> fw_state -> devices
-}
-
-// Stats returns the emulator's counters.
-func (s *Server) Stats() Stats {
-	s.connsMu.Lock()
-	connected := len(s.byDevice)
-	s.connsMu.Unlock()
-	return Stats{
-		Devices: len(s.Devices()), Connected: connected,
-		Connects: s.stats.connects.Load(), Refused: s.stats.refused.Load(),
-		Provisioned: s.stats.provisioned.Load(), ProvisionFailed: s.stats.provisionFailed.Load(),
-		TelemetryMsgs: s.stats.telemetryMsgs.Load(), ChunkBytes: s.stats.chunkBytes.Load(),
-		RateLimited: s.stats.rateLimited.Load(), ParseErrors: s.stats.parseErrors.Load(),
-		OTA: s.OTAProgress(),
-	}
-}
-
-func (s *Server) getStats(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.Stats())
+func (h *handler) getStats(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.c.Stats())
 }

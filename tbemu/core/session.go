@@ -1,0 +1,412 @@
+package core
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tbsim/tbsim/firmware/tbapi"
+)
+
+// Conn is an adapter's end of one client connection. It is an alias of an
+// interface literal so that code which cannot import tbemu (the simulator)
+// can spell the identical type.
+type Conn = interface {
+	// Deliver writes one PUBLISH to this connection only, at qos (0 or 1).
+	// payload is read-only and may be shared. It must not call the core.
+	Deliver(topic string, payload []byte, qos byte)
+	// Close closes the connection; reason says why (Reason* constants, or
+	// the error that closed it). The core calls it at most once per session
+	// and calls Deliver no more after it. It must not call the core.
+	Close(reason string)
+}
+
+// Why the core closes a session (the reason given to Conn.Close). Protocol
+// errors (a payload that does not parse, a bad provisioning request, a
+// firmware error) give the error's text instead.
+const (
+	ReasonRateLimit          = "rate limit exceeded"
+	ReasonInactivity         = "session inactivity timeout"
+	ReasonProvisionExpired   = "provisioning session expired"
+	ReasonDeviceDeleted      = "device deleted"
+	ReasonCredentialsUpdated = "credentials updated"
+	ReasonServerClosing      = "server closing"
+)
+
+// CONNACK return codes of Connect (MQTT 3.1.1). Under MQTT 5 an adapter
+// sends 0x86 (bad user name or password) for ConnRefusedNotAuthorized, as
+// ThingsBoard does for a bad token, and 0x88 for ConnRefusedUnavailable.
+const (
+	ConnAccepted             byte = 0
+	ConnRefusedUnavailable   byte = 3
+	ConnRefusedNotAuthorized byte = 5
+)
+
+// SubackFailure is the SUBACK code of a refused filter (MQTT 5: 0x87 or 0x8F).
+const SubackFailure byte = 0x80
+
+// Session is one authenticated connection: a device's, or a provisioning
+// session (username or client id "provision").
+type Session struct {
+	c         *Core
+	seq       uint64 // connect order: 1, 2, ...
+	conn      Conn
+	clientID  string
+	deviceID  string // "" for a provisioning session
+	provision bool
+	active    atomic.Int64 // unix ns of the last packet from the client
+	closed    atomic.Bool
+
+	mu   sync.Mutex
+	subs []subscription // in subscription order: the first match wins
+	// fwReq caches, per chunk request id, the package and chunk size (as
+	// ThingsBoard caches the package id per request id for the session).
+	fwReq map[string]fwRequest
+	// rate limiting: a token bucket of messages
+	tokens   float64
+	lastFill time.Time
+	// timers are the session's scheduled functions, cancelled when it ends.
+	timers        map[uint64]func() bool
+	nextTimer     uint64
+	closeSchedule bool // the provisioning close is scheduled
+}
+
+type subscription struct {
+	filter string
+	qos    byte
+}
+
+type fwRequest struct {
+	pkgID string
+	size  int
+}
+
+// ID is the session's number, in connect order from 1.
+func (s *Session) ID() uint64 { return s.seq }
+
+// DeviceID is the device's id ("" for a provisioning session).
+func (s *Session) DeviceID() string { return s.deviceID }
+
+// ClientID is the client id the session connected with.
+func (s *Session) ClientID() string { return s.clientID }
+
+// Provisioning reports whether this is a provisioning session.
+func (s *Session) Provisioning() bool { return s.provision }
+
+// Closed reports whether the session has ended.
+func (s *Session) Closed() bool { return s.closed.Load() }
+
+// Conn returns the connection the session was opened with.
+func (s *Session) Conn() Conn { return s.conn }
+
+// allowedFilters are the subscriptions ThingsBoard grants; others get 0x80.
+var allowedFilters = map[string]bool{
+	tbapi.TopicAttributes: true, tbapi.TopicAttrResponseFilter: true,
+	tbapi.TopicRPCRequestFilter: true, tbapi.TopicRPCResponseFilter: true,
+	tbapi.TopicFwResponseFilter: true, tbapi.TopicFwError: true,
+	"v2/sw/response/+/chunk/+": true, "v2/sw/error": true,
+	"v2/a/res/+": true, "v2/r/req/+": true, "v2/r/res/+": true,
+}
+
+// CanSubscribe reports whether ThingsBoard grants filter to this session:
+// a provisioning session only /provision/response, a device session the
+// device-API filters. It changes nothing.
+func (s *Session) CanSubscribe(filter string) bool {
+	if s.provision {
+		return filter == tbapi.TopicProvisionResponse
+	}
+	return allowedFilters[filter]
+}
+
+// Connect opens a session for conn (MqttTransportHandler.processConnect and
+// DefaultTransportApiService.validateCredentials): username or client id
+// "provision" gives a provisioning session at once; otherwise the access
+// token is the username (password and client id ignored), or MQTT_BASIC
+// credentials match. A refusal returns a nil session and
+// ConnRefusedNotAuthorized; a closed core ConnRefusedUnavailable.
+func (c *Core) Connect(conn Conn, clientID, username, password string) (*Session, byte) {
+	if c.closed.Load() {
+		return nil, ConnRefusedUnavailable
+	}
+	s := &Session{c: c, conn: conn, clientID: clientID, fwReq: map[string]fwRequest{}, timers: map[uint64]func() bool{}}
+	s.provision = username == tbapi.ProvisionUser || clientID == tbapi.ProvisionUser
+	if !s.provision {
+		id, ok := c.authenticate(clientID, username, password)
+		if !ok {
+			c.stats.refused.Add(1)
+			return nil, ConnRefusedNotAuthorized
+		}
+		s.deviceID = id
+	}
+	now := c.clock.Now()
+	s.active.Store(now.UnixNano())
+	c.sessMu.Lock()
+	s.seq = c.seq.Add(1)
+	c.sessions[s] = struct{}{}
+	if s.deviceID != "" {
+		c.byDevice[s.deviceID] = append(c.byDevice[s.deviceID], s)
+	}
+	c.sessMu.Unlock()
+	if !s.provision {
+		c.stats.connects.Add(1)
+		c.touch(s.deviceID, true)
+	}
+	c.watchIdle(s, now.Add(c.opts.InactivityTimeout))
+	return s, ConnAccepted
+}
+
+func (c *Core) authenticate(clientID, user, pass string) (string, bool) {
+	st := c.store
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	basic := func(id string) bool {
+		d := st.devices[id]
+		return d != nil && d.Credentials.Password == pass
+	}
+	if user == "" { // MQTT_BASIC by client id only
+		id, ok := st.byBasic[clientID+"\x00"]
+		return id, ok && basic(id)
+	}
+	if id, ok := st.byBasic[clientID+"\x00"+user]; ok {
+		return id, basic(id)
+	}
+	if id, ok := st.byToken[user]; ok {
+		return id, true // the token is the username; password and client id are ignored
+	}
+	if id, ok := st.byBasic["\x00"+user]; ok {
+		return id, basic(id)
+	}
+	return "", false
+}
+
+// Publish handles a PUBLISH from the client. Device publishes are consumed,
+// never routed: replies go to this session through its Conn. It returns
+// whether a PUBACK is owed: for QoS 1, and for QoS 2 too (ThingsBoard answers
+// QoS 2 with PUBACK), unless the publish closed the session (an unparseable
+// payload, a rate limit, a firmware error...), in which case Conn.Close has
+// been called before Publish returns.
+func (c *Core) Publish(s *Session, topic string, payload []byte, qos byte) bool {
+	if s == nil || s.closed.Load() {
+		return false
+	}
+	c.Ping(s)
+	var err error
+	if s.provision {
+		err = c.provisionPublish(s, topic, payload)
+	} else {
+		err = c.devicePublish(s, topic, payload)
+	}
+	if err != nil {
+		c.log.Debug("closing session", "client", s.clientID, "topic", topic, "error", err)
+		c.closeSession(s, err.Error())
+		return false
+	}
+	return qos > 0 && !s.closed.Load()
+}
+
+// Subscribe handles one filter of a SUBSCRIBE and returns its SUBACK code:
+// the granted QoS (at most 1), or SubackFailure for a filter ThingsBoard
+// refuses.
+func (c *Core) Subscribe(s *Session, filter string, qos byte) byte {
+	if s == nil || s.closed.Load() || !s.CanSubscribe(filter) {
+		return SubackFailure
+	}
+	c.Ping(s)
+	qos = min(qos, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.subs {
+		if s.subs[i].filter == filter {
+			s.subs[i].qos = qos
+			return qos
+		}
+	}
+	s.subs = append(s.subs, subscription{filter, qos})
+	return qos
+}
+
+// Unsubscribe handles one filter of an UNSUBSCRIBE.
+func (c *Core) Unsubscribe(s *Session, filter string) {
+	if s == nil {
+		return
+	}
+	c.Ping(s)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.subs {
+		if s.subs[i].filter == filter {
+			s.subs = append(s.subs[:i], s.subs[i+1:]...)
+			return
+		}
+	}
+}
+
+// Ping records a packet from the client that needs nothing else from the
+// core (PINGREQ, PUBACK...): any packet counts as activity, as in ThingsBoard.
+func (c *Core) Ping(s *Session) {
+	if s != nil {
+		s.active.Store(c.clock.Now().UnixNano())
+	}
+}
+
+// Disconnect ends a session that the client or the transport closed. It is
+// a no-op for a session the core already closed.
+func (c *Core) Disconnect(s *Session) {
+	if s != nil {
+		c.detach(s)
+	}
+}
+
+// closeSession ends a session from the server side.
+func (c *Core) closeSession(s *Session, reason string) {
+	if c.detach(s) {
+		s.conn.Close(reason)
+	}
+}
+
+// detach removes s from the tables and cancels its timers; false if it had
+// already ended.
+func (c *Core) detach(s *Session) bool {
+	if !s.closed.CompareAndSwap(false, true) {
+		return false
+	}
+	c.sessMu.Lock()
+	delete(c.sessions, s)
+	if s.deviceID != "" {
+		list := c.byDevice[s.deviceID]
+		for i, x := range list {
+			if x == s {
+				list = append(list[:i:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(c.byDevice, s.deviceID)
+		} else {
+			c.byDevice[s.deviceID] = list
+		}
+	}
+	c.sessMu.Unlock()
+	s.mu.Lock()
+	timers := s.timers
+	s.timers = nil
+	s.mu.Unlock()
+	for _, stop := range timers {
+		stop()
+	}
+	return true
+}
+
+// deviceSessions returns the device's live sessions in connect order.
+func (c *Core) deviceSessions(id string) []*Session {
+	c.sessMu.RLock()
+	defer c.sessMu.RUnlock()
+	return append([]*Session(nil), c.byDevice[id]...)
+}
+
+// Connected reports whether the device has a live session.
+func (c *Core) Connected(id string) bool {
+	c.sessMu.RLock()
+	defer c.sessMu.RUnlock()
+	return len(c.byDevice[id]) > 0
+}
+
+func (c *Core) closeDevice(id, why string) {
+	for _, s := range c.deviceSessions(id) {
+		c.closeSession(s, why)
+	}
+}
+
+// subscribedQoS returns the QoS of the first subscription matching topic.
+func (s *Session) subscribedQoS(topic string) (byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sub := range s.subs {
+		if topicMatch(sub.filter, topic) {
+			return sub.qos, true
+		}
+	}
+	return 0, false
+}
+
+// deliver sends a PUBLISH to this session only, at the QoS of the first
+// matching subscription or 1 without one (ThingsBoard's rule).
+func (c *Core) deliver(s *Session, topic string, payload []byte) {
+	qos, ok := s.subscribedQoS(topic)
+	if !ok {
+		qos = 1
+	}
+	if !s.closed.Load() {
+		s.conn.Deliver(topic, payload, qos)
+	}
+}
+
+// afterAt runs f at t unless the session has ended by then.
+func (s *Session) afterAt(t time.Time, f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timers == nil {
+		return // ended
+	}
+	id := s.nextTimer
+	s.nextTimer++
+	// s.mu is held until the stop function is stored, so f's cleanup runs after.
+	s.timers[id] = s.c.at(t, func() {
+		s.mu.Lock()
+		delete(s.timers, id)
+		s.mu.Unlock()
+		if !s.closed.Load() {
+			f()
+		}
+	})
+}
+
+func (s *Session) after(d time.Duration, f func()) { s.afterAt(s.c.clock.Now().Add(d), f) }
+
+// watchIdle closes the session at deadline unless a packet came since, in
+// which case it looks again at the new deadline: one timer per session and
+// timeout, none per packet.
+func (c *Core) watchIdle(s *Session, deadline time.Time) {
+	s.afterAt(deadline, func() {
+		next := time.Unix(0, s.active.Load()).Add(c.opts.InactivityTimeout)
+		if c.clock.Now().Before(next) {
+			c.watchIdle(s, next)
+			return
+		}
+		c.closeSession(s, ReasonInactivity)
+	})
+}
+
+// allow takes one message from the session's token bucket.
+func (s *Session) allow(rate float64, now time.Time) bool {
+	if rate <= 0 {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastFill.IsZero() {
+		s.tokens, s.lastFill = rate, now
+	}
+	s.tokens = min(rate, s.tokens+now.Sub(s.lastFill).Seconds()*rate)
+	s.lastFill = now
+	if s.tokens < 1 {
+		return false
+	}
+	s.tokens--
+	return true
+}
+
+// topicMatch reports whether an MQTT filter matches a topic name.
+func topicMatch(filter, topic string) bool {
+	fs, ts := strings.Split(filter, "/"), strings.Split(topic, "/")
+	for i, f := range fs {
+		if f == "#" {
+			return true
+		}
+		if i >= len(ts) || (f != "+" && f != ts[i]) {
+			return false
+		}
+	}
+	return len(fs) == len(ts)
+}
