@@ -369,8 +369,10 @@ func (s *Session) after(d time.Duration, f func()) { s.afterAt(s.c.clock.Now().A
 // timeout, none per packet.
 func (c *Core) watchIdle(s *Session, deadline time.Time) {
 	s.afterAt(deadline, func() {
-		next := time.Unix(0, s.active.Load()).Add(c.opts.InactivityTimeout)
-		if c.clock.Now().Before(next) {
+		now := c.clock.Now()
+		// Relative to now, so the deadline keeps the clock's location.
+		next := now.Add(time.Duration(s.active.Load()-now.UnixNano()) + c.opts.InactivityTimeout)
+		if now.Before(next) {
 			c.watchIdle(s, next)
 			return
 		}
