@@ -57,6 +57,12 @@ type Options struct {
 	// (default 64; mochi's 8192 preallocates 64 KiB per client).
 	MaxWritesPending int
 
+	// Clock and Rand are the core's time and random source (nil: the wall
+	// clock and crypto/rand). A manual clock (emutest.Clock) makes the
+	// device API's timers exact in tests; mochi's own stay on the wall clock.
+	Clock core.Clock
+	Rand  core.Rand
+
 	Logger *slog.Logger // nil: discard
 	// BrokerLogLevel is mochi's own log level (default: errors only).
 	BrokerLogLevel slog.Level
@@ -130,7 +136,7 @@ func New(opts Options) (*Server, error) {
 		StatePath: opts.StatePath, ProvisionKey: opts.ProvisionKey, ProvisionSecret: opts.ProvisionSecret,
 		ProvisionCloseAfter: opts.ProvisionCloseAfter, OTAPackSize: opts.OTAPackSize, OTAPackInterval: opts.OTAPackInterval,
 		ClientRPCTimeout: opts.ClientRPCTimeout, InactivityTimeout: opts.InactivityTimeout,
-		TelemetryHistory: opts.TelemetryHistory, Logger: opts.Logger,
+		TelemetryHistory: opts.TelemetryHistory, Clock: opts.Clock, Rand: opts.Rand, Logger: opts.Logger,
 	})
 	if err != nil {
 		return nil, err
