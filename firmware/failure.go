@@ -12,30 +12,30 @@ type Failure uint8
 
 // Failure kinds, one per cause a user would act on differently.
 const (
-	FailNone               Failure = iota
-	FailProvisionFailure           // provisioning answered FAILURE: the server already knows this name
-	FailProvisionNotFound          // provisioning answered NOT_FOUND: wrong key/secret, or provisioning disabled
-	FailProvisionTimeout           // no provisioning response in time
-	FailProvisionMalformed         // a provisioning response that could not be used
-	FailRefusedProtocol            // CONNACK 1: unacceptable protocol version
-	FailRefusedIdentifier          // CONNACK 2: identifier rejected
-	FailRefusedUnavailable         // CONNACK 3: server unavailable
-	FailRefusedBadCredentials      // CONNACK 4: bad user name or password
-	FailRefusedNotAuthorized       // CONNACK 5: not authorized (unknown or revoked token)
-	FailRefusedOther               // any other CONNACK code
-	FailConnectTimeout             // no CONNACK in time
-	FailUnreachable                // the server could not be reached (DNS, TCP refused or unreachable, TLS)
-	FailNetworkTimeout             // a network read or write timed out
-	FailKeepalive                  // no PINGRESP: the link died silently
-	FailServerClosed               // the server closed an open connection
-	FailRateLimited                // the server closed the connection for exceeding a rate limit
-	FailNetwork                    // any other network error
-	FailPublish                    // a publish could not be sent
-	FailChunkTimeout               // an OTA chunk did not arrive in time (retried)
-	FailOTA                        // an update failed: fw_state FAILED, with fw_error
-	FailNVSWrite                   // NVS refused a write (credentials or update record)
-	FailFlashWrite                 // the OTA slot refused a write (begin, write, end or boot switch)
-	FailWiFi                       // Wi-Fi could not connect or dropped
+	FailNone                  Failure = iota
+	FailProvisionFailure              // provisioning answered FAILURE: the server already knows this name
+	FailProvisionNotFound             // provisioning answered NOT_FOUND: wrong key/secret, or provisioning disabled
+	FailProvisionTimeout              // no provisioning response in time
+	FailProvisionMalformed            // a provisioning response that could not be used
+	FailRefusedProtocol               // CONNACK 1: unacceptable protocol version
+	FailRefusedIdentifier             // CONNACK 2: identifier rejected
+	FailRefusedUnavailable            // CONNACK 3: server unavailable
+	FailRefusedBadCredentials         // CONNACK 4: bad user name or password
+	FailRefusedNotAuthorized          // CONNACK 5: not authorized (unknown or revoked token)
+	FailRefusedOther                  // any other CONNACK code
+	FailConnectTimeout                // no CONNACK in time
+	FailUnreachable                   // the server could not be reached (DNS, TCP refused or unreachable, TLS)
+	FailNetworkTimeout                // a network read or write timed out
+	FailKeepalive                     // no PINGRESP: the link died silently
+	FailServerClosed                  // the server closed an open connection
+	FailRateLimited                   // the server closed the connection for exceeding a rate limit
+	FailNetwork                       // any other network error
+	FailPublish                       // a publish could not be sent
+	FailChunkTimeout                  // an OTA chunk did not arrive in time (retried)
+	FailOTA                           // an update failed: fw_state FAILED, with fw_error
+	FailNVSWrite                      // NVS refused a write (credentials or update record)
+	FailFlashWrite                    // the OTA slot refused a write (begin, write, end or boot switch)
+	FailWiFi                          // Wi-Fi could not connect or dropped
 	NumFailures
 )
 
