@@ -69,6 +69,7 @@ func (m *Machine) eraseToken() {
 		errs = append(errs, m.p.NVS.Erase(ns, k))
 	}
 	if err := errors.Join(errs...); err != nil {
+		m.fail(FailNVSWrite)
 		m.log("[NVS] Failed to clear token: " + err.Error())
 		return
 	}
@@ -90,10 +91,12 @@ func (m *Machine) connectOrProvision() {
 // other during a provisioning storm.
 func (m *Machine) startProvisioning() {
 	m.state = StateProvisioning
+	m.provSent = false
 	m.log("[PROVISION] Device name: " + m.name)
 	m.log("[PROVISION] Connecting to ThingsBoard for provisioning...")
 	if err := m.p.Session.Connect(Credentials{ClientID: m.name, Username: tbapi.ProvisionUser}); err != nil {
 		m.log("[PROVISION] Connect failed: " + err.Error())
+		m.offline(FailNetwork)
 		m.scheduleRetry(retryProvision, "[PROVISION]")
 		return
 	}
@@ -105,6 +108,7 @@ func (m *Machine) connect() {
 	m.log("[MQTT] Connecting to ThingsBoard...")
 	if err := m.p.Session.Connect(m.creds); err != nil {
 		m.log("[MQTT] Connect failed: " + err.Error())
+		m.offline(FailNetwork)
 		m.scheduleRetry(retryConnect, "[MQTT]")
 		return
 	}
@@ -131,9 +135,10 @@ func (m *Machine) sendProvisionRequest() {
 		m.log("[PROVISION] Subscribe failed: " + err.Error())
 	}
 	if _, err := m.p.Session.Publish(tbapi.TopicProvisionRequest, req.Encode(), m.cfg.QoS); err != nil {
-		m.provisionFailed("request not sent: " + err.Error())
+		m.provisionFailed(FailPublish, "request not sent: "+err.Error())
 		return
 	}
+	m.provSent = true
 	m.log("[PROVISION] Request sent, waiting for response...")
 	m.setTimer(timerConnect, m.cfg.ProvisionTimeout)
 }
@@ -151,11 +156,19 @@ func (m *Machine) provisionResponse(payload []byte) {
 	m.stopTimer(timerConnect)
 	resp, err := tbapi.DecodeProvisionResponse(payload)
 	if err != nil {
-		m.provisionFailed("malformed response: " + err.Error())
+		m.provisionFailed(FailProvisionMalformed, "malformed response: "+err.Error())
 		return
 	}
-	if resp.Status != tbapi.ProvisionSuccess {
-		m.provisionFailed(string(resp.Status) + " (" + resp.ErrorMsg + ")")
+	switch resp.Status {
+	case tbapi.ProvisionSuccess:
+	case tbapi.ProvisionNotFound:
+		m.provisionFailed(FailProvisionNotFound, string(resp.Status)+" ("+resp.ErrorMsg+")")
+		return
+	case tbapi.ProvisionFailure:
+		m.provisionFailed(FailProvisionFailure, string(resp.Status)+" ("+resp.ErrorMsg+")")
+		return
+	default:
+		m.provisionFailed(FailProvisionMalformed, "status "+strconv.Quote(string(resp.Status)))
 		return
 	}
 	var c Credentials
@@ -167,12 +180,12 @@ func (m *Machine) provisionResponse(payload []byte) {
 		c = Credentials{ClientID: m.name, Username: resp.Token}
 		m.log("[PROVISION] Access Token: " + resp.Token)
 	default:
-		m.provisionFailed("unexpected credentials type " + strconv.Quote(string(resp.CredentialsType)))
+		m.provisionFailed(FailProvisionMalformed, "unexpected credentials type "+strconv.Quote(string(resp.CredentialsType)))
 		return
 	}
 	if err := m.saveCredentials(c); err != nil {
 		m.log("[NVS] Failed to save token: " + err.Error())
-		m.provisionFailed("token not saved")
+		m.provisionFailed(FailNVSWrite, "token not saved")
 		return
 	}
 	m.log("[NVS] Token saved successfully")
@@ -182,7 +195,8 @@ func (m *Machine) provisionResponse(payload []byte) {
 	m.connect()
 }
 
-func (m *Machine) provisionFailed(why string) {
+func (m *Machine) provisionFailed(f Failure, why string) {
+	m.offline(f)
 	m.log("[PROVISION] Failed: " + why)
 	m.p.Session.Disconnect()
 	m.scheduleRetry(retryProvision, "[PROVISION]")
@@ -191,8 +205,13 @@ func (m *Machine) provisionFailed(why string) {
 func (m *Machine) connectTimeout() {
 	switch m.state {
 	case StateProvisioning:
-		m.provisionFailed("timeout waiting for response")
+		if m.provSent {
+			m.provisionFailed(FailProvisionTimeout, "timeout waiting for response")
+		} else {
+			m.provisionFailed(FailConnectTimeout, "timeout waiting for CONNACK")
+		}
 	case StateConnecting:
+		m.offline(FailConnectTimeout)
 		m.log("[MQTT] Connect timeout")
 		m.p.Session.Disconnect()
 		m.scheduleRetry(retryConnect, "[MQTT]")
@@ -201,6 +220,9 @@ func (m *Machine) connectTimeout() {
 
 func (m *Machine) refused(code byte) {
 	m.stopTimer(timerConnect)
+	if m.state == StateProvisioning || m.state == StateConnecting {
+		m.offline(refusal(code))
+	}
 	switch m.state {
 	case StateProvisioning:
 		m.log("[PROVISION] Connection refused (code " + strconv.Itoa(int(code)) + ")")
@@ -226,7 +248,10 @@ func (m *Machine) refused(code byte) {
 	}
 }
 
-func (m *Machine) connectionLost(reason string) {
+func (m *Machine) connectionLost(link LinkError, reason string) {
+	if m.state == StateProvisioning || m.state == StateConnecting || m.state == StateOnline {
+		m.offline(link.failure())
+	}
 	msg := "[MQTT] Connection lost"
 	if reason != "" {
 		msg += ": " + reason

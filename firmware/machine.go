@@ -48,6 +48,10 @@ type Status struct {
 	PendingVerify bool
 	Refusals      int // "not authorized" refusals in a row
 	Reprovisions  int // times the token was dropped after refusals, this boot
+	// Failures counts every failure seen, by kind, across resets.
+	Failures Failures
+	// Cause is the last failure that kept the device offline; FailNone once online.
+	Cause Failure
 }
 
 // Machine is the device program. Create it with New, then feed it events.
@@ -81,6 +85,10 @@ type Machine struct {
 	rolledBack string // "title vversion" of an update the bootloader rolled back, to report
 
 	written int64 // OTA bytes written since boot
+
+	failures Failures
+	cause    Failure
+	provSent bool // the provisioning request is out: a timeout now means no response
 
 	lastTelemetry []byte
 	buf           []byte // reused telemetry buffer
@@ -145,7 +153,7 @@ func (m *Machine) Handle(ev Event) time.Time {
 	case EventRefused:
 		m.refused(ev.Code)
 	case EventConnectionLost:
-		m.connectionLost(ev.Reason)
+		m.connectionLost(ev.Link, ev.Reason)
 	case EventMessage:
 		m.message(ev.Topic, ev.Payload)
 	case EventPublished:
@@ -182,6 +190,8 @@ func (m *Machine) Status() Status {
 		PendingVerify: m.image.PendingVerify,
 		Refusals:      m.refusals,
 		Reprovisions:  m.reprovs,
+		Failures:      m.failures,
+		Cause:         m.cause,
 	}
 }
 
@@ -215,6 +225,7 @@ func (m *Machine) fire(id timerID) {
 	switch id {
 	case timerWiFi:
 		m.log("[WIFI] Connect timeout")
+		m.offline(FailWiFi)
 		m.scheduleRetry(retryWiFi, "[WIFI]")
 	case timerConnect:
 		m.connectTimeout()
@@ -231,7 +242,7 @@ func (m *Machine) fire(id timerID) {
 
 // boot is setup(): banner, running image, token from NVS, Wi-Fi.
 func (m *Machine) boot(reason ResetReason) {
-	*m = Machine{cfg: m.cfg, p: m.p, buf: m.buf} // RAM does not survive a reset
+	*m = Machine{cfg: m.cfg, p: m.p, buf: m.buf, failures: m.failures} // RAM does not survive a reset
 	m.name = m.p.WiFi.MAC()
 	m.image = m.p.OTA.Running()
 	if m.image.Title == "" {
@@ -252,6 +263,7 @@ func (m *Machine) boot(reason ResetReason) {
 
 func (m *Machine) markValid() {
 	if err := m.p.OTA.MarkValid(); err != nil {
+		m.fail(FailFlashWrite)
 		m.log("[OTA] Failed to confirm new firmware: " + err.Error())
 		return
 	}
@@ -287,6 +299,7 @@ func (m *Machine) wifiDown(reason string) {
 		m.interruptDownload()
 	}
 	m.clearSessionTimers()
+	m.offline(FailWiFi)
 	msg := "[WIFI] Disconnected"
 	if reason != "" {
 		msg += ": " + reason

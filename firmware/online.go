@@ -16,6 +16,7 @@ import (
 func (m *Machine) online() {
 	m.state = StateOnline
 	m.attempt, m.refusals = 0, 0
+	m.cause = FailNone
 	m.log("Connected to ThingsBoard!")
 	if m.image.PendingVerify && m.cfg.MarkValid == MarkValidAfterConnect {
 		m.markValid()
@@ -46,6 +47,7 @@ func (m *Machine) publish(topic string, payload []byte) bool {
 func (m *Machine) publishID(topic string, payload []byte) (uint32, bool) {
 	id, err := m.p.Session.Publish(topic, payload, m.cfg.QoS)
 	if err != nil {
+		m.fail(FailPublish)
 		m.log("[MQTT] Publish to " + topic + " failed: " + err.Error())
 		return 0, false
 	}

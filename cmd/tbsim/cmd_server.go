@@ -86,7 +86,9 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 	fmt.Fprintf(w, "  state          %s\n", o.state)
 	fmt.Fprintf(w, "Point a device at it: THINGSBOARD_SERVER = this machine's address, port %s,\n", port(srv.MQTTAddr()))
 	fmt.Fprintf(w, "  provision key %q, provision secret %q.\n", prof.ProvisionKey, prof.ProvisionSecret)
-	fmt.Fprintf(w, "Roll out firmware: tbsim ota push fw.bin --title CORE_ESP32 --version 1.1.0 --url http://%s\n", hostPort(srv.HTTPAddr()))
+	if srv.HTTPAddr() != "" {
+		fmt.Fprintf(w, "Roll out firmware: tbsim ota push fw.bin --title CORE_ESP32 --version 1.1.0 --url http://%s\n", hostPort(srv.HTTPAddr()))
+	}
 	return srv.Run(ctx)
 }
 

@@ -5,16 +5,15 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tbsim/tbsim/device"
+	"github.com/tbsim/tbsim/internal/verdict"
 )
 
 // view is what conditions and expectations look at.
 type view struct {
 	boards  []device.BoardStatus
-	metrics map[string]float64 // see metric names in expect.go
-	target  string             // version of the last rollout
+	metrics verdict.Values
 }
 
 func (v *view) count(f func(device.BoardStatus) bool) int {
@@ -125,72 +124,4 @@ func missing(v *view, f func(device.BoardStatus) bool) []string {
 		}
 	}
 	return out
-}
-
-// expectation is "metric op value".
-type expectation struct {
-	text   string
-	metric string
-	op     string
-	value  float64
-	unit   string // "s" for durations, "%" for percentages, "" for counts
-}
-
-var reExpect = regexp.MustCompile(`^([a-z_][a-z0-9_.\-]*)\s*(<=|>=|==|!=|<|>)\s*(\S+)$`)
-
-func parseExpectation(s string) (expectation, error) {
-	m := reExpect.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
-		return expectation{}, fmt.Errorf("%q: want METRIC OP VALUE, e.g. provision.p95 < 2s or ota.success == 100%%", s)
-	}
-	e := expectation{text: s, metric: m[1], op: m[2]}
-	if !knownMetric(e.metric) {
-		return expectation{}, fmt.Errorf("%q: unknown metric %q (see the README's scenario section)", s, e.metric)
-	}
-	raw := m[3]
-	switch {
-	case strings.HasSuffix(raw, "%"):
-		v, err := strconv.ParseFloat(strings.TrimSuffix(raw, "%"), 64)
-		if err != nil {
-			return expectation{}, fmt.Errorf("%q: bad percentage %q", s, raw)
-		}
-		e.value, e.unit = v, "%"
-	default:
-		if d, err := time.ParseDuration(raw); err == nil && strings.IndexFunc(raw, isLetter) >= 0 {
-			e.value, e.unit = d.Seconds(), "s"
-		} else if v, err := strconv.ParseFloat(raw, 64); err == nil {
-			e.value = v
-		} else {
-			return expectation{}, fmt.Errorf("%q: value %q is not a number, a duration or a percentage", s, raw)
-		}
-	}
-	return e, nil
-}
-
-func isLetter(r rune) bool { return r >= 'a' && r <= 'z' || r == 'µ' }
-
-func (e expectation) eval(v float64) bool {
-	switch e.op {
-	case "<":
-		return v < e.value
-	case "<=":
-		return v <= e.value
-	case ">":
-		return v > e.value
-	case ">=":
-		return v >= e.value
-	case "==":
-		return v == e.value
-	}
-	return v != e.value
-}
-
-func (e expectation) format(v float64) string {
-	switch e.unit {
-	case "s":
-		return time.Duration(v * float64(time.Second)).Round(time.Microsecond).String()
-	case "%":
-		return strconv.FormatFloat(v, 'f', 1, 64) + "%"
-	}
-	return strconv.FormatFloat(v, 'f', -1, 64)
 }

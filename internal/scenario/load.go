@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tbsim/tbsim/internal/verdict"
 )
 
 // ErrInvalid marks a file that does not decode or validate.
@@ -180,7 +182,7 @@ func (sc *Scenario) validate() error {
 		sc.validateStep(i, ln, name, st, bad)
 	}
 	for i, e := range sc.Expect {
-		ex, err := parseExpectation(e)
+		ex, err := verdict.Parse(e)
 		if err != nil {
 			bad(sc.line(sc.expectLines, i), "expect["+strconv.Itoa(i)+"]", "%v", err)
 			continue

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tbsim/tbsim/internal/verdict"
 )
 
 // Scenario is one file.
@@ -21,7 +23,7 @@ type Scenario struct {
 	stepLines   []int
 	expectLines []int
 	conds       map[int]condition // by step index
-	exps        []expectation
+	exps        []verdict.Threshold
 }
 
 // FleetSpec describes the devices.

@@ -265,8 +265,8 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 	}
 	v := r.view()
 	for _, e := range r.sc.exps {
-		x := v.value(e)
-		res.Expectations = append(res.Expectations, ExpResult{Expect: e.text, Measured: e.format(x), Passed: e.eval(x)})
+		c := e.Check(v.metrics)
+		res.Expectations = append(res.Expectations, ExpResult{Expect: c.Threshold, Measured: c.Measured, Passed: c.Passed})
 	}
 	res.Duration = time.Since(r.start)
 	return nil
@@ -280,13 +280,11 @@ func (r *runner) server() *tbemu.Server {
 }
 
 func (r *runner) view() *view {
-	v := buildView(r.fleet, r.server(), r.target)
+	var received int64
 	if r.box != nil {
-		if s := r.box.server(); s != nil {
-			v.metrics["telemetry.lost"] = max(0, v.metrics["telemetry.acked"]-float64(r.box.received+s.Stats().TelemetryMsgs))
-		}
+		received = r.box.received
 	}
-	return v
+	return buildView(r.fleet, r.server(), r.target, received)
 }
 
 // tails returns up to n devices with the last k lines of their serial log.
