@@ -48,11 +48,14 @@ func (c *Core) createProfile(spec ProfileSpec, def bool) (Profile, error) {
 		ProvisionKey: spec.ProvisionKey, ProvisionSecret: spec.ProvisionSecret, RateLimit: spec.RateLimit, CreatedTime: c.nowMs()}
 	st := c.store
 	st.mu.Lock()
+	// Names first, then keys: the error does not depend on map order.
 	for _, q := range st.profiles {
 		if q.Name == p.Name {
 			st.mu.Unlock()
 			return Profile{}, fmt.Errorf("%w: profile %q", ErrConflict, p.Name)
 		}
+	}
+	for _, q := range st.profiles {
 		if p.ProvisionKey != "" && q.ProvisionKey == p.ProvisionKey {
 			st.mu.Unlock()
 			return Profile{}, fmt.Errorf("%w: provision key %q", ErrConflict, p.ProvisionKey)
