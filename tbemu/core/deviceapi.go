@@ -226,6 +226,9 @@ func (c *Core) chunkRequest(s *Session, topic string, payload []byte) error {
 		return c.fwError(s, tbapi.FwErrPayloadTooLarge)
 	}
 	s.mu.Lock()
+	if s.fwReq == nil {
+		s.fwReq = map[string]fwRequest{}
+	}
 	s.fwReq[key] = fwRequest{pkgID: pkgID, size: size}
 	s.mu.Unlock()
 	data, ok := c.PackageData(pkgID)

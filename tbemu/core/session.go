@@ -43,7 +43,8 @@ const (
 	ConnRefusedNotAuthorized byte = 5
 )
 
-// SubackFailure is the SUBACK code of a refused filter (MQTT 5: 0x87 or 0x8F).
+// SubackFailure is the SUBACK code of a refused filter under MQTT 3.1.1
+// (MQTT 5: ThingsBoard sends 0x8F; mochi, refusing in its ACL check, 0x87).
 const SubackFailure byte = 0x80
 
 // Session is one authenticated connection: a device's, or a provisioning
@@ -129,7 +130,7 @@ func (c *Core) Connect(conn Conn, clientID, username, password string) (*Session
 	if c.closed.Load() {
 		return nil, ConnRefusedUnavailable
 	}
-	s := &Session{c: c, conn: conn, clientID: clientID, fwReq: map[string]fwRequest{}, timers: map[uint64]func() bool{}}
+	s := &Session{c: c, conn: conn, clientID: clientID, timers: map[uint64]func() bool{}}
 	s.provision = username == tbapi.ProvisionUser || clientID == tbapi.ProvisionUser
 	if !s.provision {
 		id, ok := c.authenticate(clientID, username, password)
@@ -180,8 +181,9 @@ func (c *Core) authenticate(clientID, user, pass string) (string, bool) {
 	return "", false
 }
 
-// Publish handles a PUBLISH from the client. Device publishes are consumed,
-// never routed: replies go to this session through its Conn. It returns
+// Publish handles a PUBLISH from the client; payload is not kept after it
+// returns. Device publishes are consumed, never routed: replies go to this
+// session through its Conn. It returns
 // whether a PUBACK is owed: for QoS 1, and for QoS 2 too (ThingsBoard answers
 // QoS 2 with PUBACK), unless the publish closed the session (an unparseable
 // payload, a rate limit, a firmware error...), in which case Conn.Close has
