@@ -98,6 +98,9 @@ type Core struct {
 	ota   otaQueue
 	rpc   rpcTable
 	stats counters
+
+	flushMu   sync.Mutex
+	flushStop func() bool // the scheduled flush
 }
 
 // counters are emulator-wide event counts.
@@ -146,7 +149,9 @@ func (c *Core) at(t time.Time, f func()) func() bool {
 // scheduleFlush writes the batched state FlushInterval from now; the store
 // asks for it when its dirty set stops being empty.
 func (c *Core) scheduleFlush() {
-	c.at(c.clock.Now().Add(c.opts.FlushInterval), func() {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	c.flushStop = c.at(c.clock.Now().Add(c.opts.FlushInterval), func() {
 		if err := c.store.flushScheduled(); err != nil {
 			c.log.Error("flush state", "error", err)
 		}
@@ -167,6 +172,11 @@ func (c *Core) Close() error {
 		c.ota.stop()
 	}
 	c.ota.mu.Unlock()
+	c.flushMu.Lock()
+	if c.flushStop != nil {
+		c.flushStop() // store.close flushes
+	}
+	c.flushMu.Unlock()
 	for _, s := range c.allSessions() {
 		c.closeSession(s, ReasonServerClosing)
 	}
