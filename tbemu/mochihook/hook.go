@@ -78,7 +78,7 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 // CONNACK 5 under 3.1.1 (0x86 under MQTT 5), as ThingsBoard does for a bad
 // token.
 func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	s, code := h.core.Connect(clientConn{cl}, pk.Connect.ClientIdentifier, string(pk.Connect.Username), string(pk.Connect.Password))
+	s, code := h.core.Connect(clientConn{h, cl}, pk.Connect.ClientIdentifier, string(pk.Connect.Username), string(pk.Connect.Password))
 	if code != core.ConnAccepted {
 		return false
 	}
@@ -156,7 +156,10 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 }
 
 // clientConn is the core's way back to one mochi client.
-type clientConn struct{ cl *mqtt.Client }
+type clientConn struct {
+	h  *Hook
+	cl *mqtt.Client
+}
 
 // Deliver writes a PUBLISH to this client only. QoS 1 packets get an id and
 // an inflight entry so the client's PUBACK is matched. Once the client is
@@ -179,7 +182,11 @@ func (c clientConn) Deliver(topic string, payload []byte, qos byte) {
 	c.cl.WritePacket(pk)
 }
 
-// Close stops the client; mochi then calls OnDisconnect.
-func (c clientConn) Close(reason string) { c.cl.Stop(errors.New(reason)) }
+// Close forgets the client (mochi does not call OnDisconnect for a client
+// whose CONNACK failed) and stops it.
+func (c clientConn) Close(reason string) {
+	c.h.sessions.Delete(c.cl)
+	c.cl.Stop(errors.New(reason))
+}
 
 var _ core.Conn = clientConn{}
