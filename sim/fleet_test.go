@@ -2,6 +2,11 @@ package sim_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,4 +156,38 @@ func TestFaults(t *testing.T) {
 		"once the server forgets them, they provision and come back")
 	f.DropWiFi(f.Pick(6, 1), 300*time.Millisecond)
 	require.Eventually(t, func() bool { return f.Snapshot().Online < 6 }, 5*time.Second, 10*time.Millisecond)
+}
+
+// Building a huge fleet stops when its context ends (Ctrl-C), instead of
+// building every board first.
+func TestNewContextCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := sim.NewContext(ctx, sim.Options{Devices: 10_000_000, Firmware: firmware.Defaults(), Dial: func(context.Context) (net.Conn, error) { return nil, errors.New("unused") }})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("NewContext = %v; want context.Canceled", err)
+	}
+}
+
+// A second process on a state dir is refused with the first one's pid.
+func TestLockStateDir(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := sim.LockStateDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flock locks are per open file description: a second open in this
+	// process conflicts like another process would.
+	_, err = sim.LockStateDir(dir)
+	if !errors.Is(err, sim.ErrStateLocked) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Fatalf("second lock = %v; want sim.ErrStateLocked naming pid %d", err, os.Getpid())
+	}
+	if err := unlock(); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err = sim.LockStateDir(dir)
+	if err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	unlock()
 }
