@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -190,4 +191,53 @@ func TestLockStateDir(t *testing.T) {
 		t.Fatalf("after unlock: %v", err)
 	}
 	unlock()
+}
+
+// A lost provisioning answer (the server created the device, the token never
+// reached NVS), through the real parts: with the seed's behaviour the device
+// is stranded and reported so; with the write-ahead token it comes back.
+func TestLostAnswerStrandsOrRecovers(t *testing.T) {
+	for _, writeAhead := range []bool{false, true} {
+		t.Run(map[bool]string{false: "seed", true: "write-ahead"}[writeAhead], func(t *testing.T) {
+			emu := startEmu(t, tbemu.Options{})
+			dir := t.TempDir()
+			fw := fastFirmware("tbsim-provision-key", "tbsim-provision-secret")
+			fw.WriteAheadToken = writeAhead
+			opts := sim.Options{
+				Devices: 3, Seed: 9, Ramp: 500, Firmware: fw,
+				WiFi: device.WiFiConfig{ConnectMin: 10 * time.Millisecond, ConnectMax: 20 * time.Millisecond},
+				Dial: emu.Dial, StateDir: dir, BootTime: time.Millisecond,
+			}
+			runFleet(t, opts, func(s sim.Snapshot) bool { return s.Online == 3 })
+
+			// The state a power cut leaves between the server's answer and the
+			// NVS write: the token is gone; with write-ahead, the chosen token
+			// (the one the server holds) is still in NVS.
+			name := device.NewIdentity(9, 0).Name()
+			d, ok := emu.DeviceByName(name)
+			require.True(t, ok)
+			nvs, err := device.OpenBoltNVS(filepath.Join(dir, sim.NVSFile))
+			require.NoError(t, err)
+			dev := nvs.Device(name)
+			require.NoError(t, dev.Erase("tb", "token"))
+			if writeAhead {
+				require.NoError(t, dev.SetString("tb", "token_ahead", d.Credentials.Token))
+			}
+			require.NoError(t, nvs.Close())
+
+			if !writeAhead {
+				snap := runFleet(t, opts, func(s sim.Snapshot) bool { return s.Stranded == 1 && s.Online == 2 })
+				require.Equal(t, int64(1), snap.Errors[len(snap.Errors)-1].Count)
+				var found bool
+				for _, e := range snap.Errors {
+					found = found || e.Cause == sim.CauseStranded && e.Example == name
+				}
+				require.True(t, found, "stranded device %s not reported: %+v", name, snap.Errors)
+				return
+			}
+			snap := runFleet(t, opts, func(s sim.Snapshot) bool { return s.Online == 3 })
+			require.Equal(t, 0, snap.Stranded)
+			require.Len(t, emu.Devices(), 3, "no new device on the server")
+		})
+	}
 }

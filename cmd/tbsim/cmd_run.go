@@ -58,6 +58,7 @@ type runOptions struct {
 	thresholds        []string
 	abortOnFail       bool
 	resetState        bool
+	writeAhead        bool
 	maxInFlight       int
 }
 
@@ -91,6 +92,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.jsonFile, "json", "", "write the summary as JSON to this file")
 	f.StringVar(&o.console, "console", "", "stream this device's serial log (its MAC) to stderr")
 	f.StringVar(&o.wifiConnect, "wifi-connect", "1s-5s", "Wi-Fi connect time range, min-max")
+	f.BoolVar(&o.writeAhead, "write-ahead-token", false, "firmware option: choose the access token and keep it in NVS before provisioning, so a lost answer does not strand the device")
 	f.StringArrayVar(&o.thresholds, "threshold", nil, "pass/fail criterion METRIC OP VALUE, e.g. 'provision.p95<2s', 'errors==0', 'online>=99%' (repeatable; exit 3 when one fails)")
 	f.BoolVar(&o.abortOnFail, "abort-on-fail", false, "stop the run as soon as a threshold fails that can no longer recover (such as errors==0)")
 	f.IntVar(&o.maxInFlight, "max-inflight", 0, "connection handshakes in flight: 0 adapts the limit to tbsim's own load, N fixes it, -1 removes it")
@@ -203,6 +205,7 @@ func (o *runOptions) build() (sim.Options, error) {
 	fw := firmware.Defaults()
 	fw.Title, fw.Version, fw.TelemetryInterval = o.fwTitle, o.fwVersion, o.telemetryInterval
 	fw.ProvisionKey, fw.ProvisionSecret = o.provisionKey, o.provisionSecret
+	fw.WriteAheadToken = o.writeAhead
 	if err := fw.Validate(); err != nil {
 		errs = append(errs, &exitError{ExitUsage, err})
 	}

@@ -116,6 +116,7 @@ func (r *runner) fleetOptions() sim.Options {
 		fw.ChunkRetries = *fs.ChunkRetries
 	}
 	fw.ChunkTimeout = orDur(fs.ChunkTimeout, fw.ChunkTimeout)
+	fw.WriteAheadToken = fs.WriteAheadToken
 	fw.BackoffMin = orDur(fs.BackoffMin, 500*time.Millisecond)
 	fw.BackoffMax = orDur(fs.BackoffMax, 5*time.Second)
 	lo, hi := 50*time.Millisecond, 200*time.Millisecond
