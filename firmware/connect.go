@@ -65,7 +65,7 @@ func (m *Machine) saveCredentials(c Credentials) error {
 func (m *Machine) eraseToken() {
 	ns := m.cfg.NVSNamespace
 	var errs []error
-	for _, k := range []string{nvsKeyToken, nvsKeyClientID, nvsKeyMQTTUser, nvsKeyMQTTPass} {
+	for _, k := range []string{nvsKeyToken, nvsKeyClientID, nvsKeyMQTTUser, nvsKeyMQTTPass, nvsKeyTokenAhead} {
 		errs = append(errs, m.p.NVS.Erase(ns, k))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -121,6 +121,21 @@ func (m *Machine) connected() {
 	case StateProvisioning:
 		m.sendProvisionRequest()
 	case StateConnecting:
+		if m.tryAhead {
+			// The token chosen before a lost answer works: keep it for good.
+			m.tryAhead = false
+			if err := m.saveCredentials(m.creds); err != nil {
+				m.offline(FailNVSWrite)
+				m.log("[NVS] Failed to save token: " + err.Error())
+				m.p.Session.Disconnect()
+				m.unsaved = m.creds
+				m.scheduleRetry(retrySave, "[NVS]")
+				return
+			}
+			m.hasCreds = true
+			m.clearAhead()
+			m.log("[PROVISION] The chosen token works: provisioned before, answer lost")
+		}
 		m.online()
 	}
 }
@@ -130,6 +145,13 @@ func (m *Machine) sendProvisionRequest() {
 	if m.cfg.Credentials == tbapi.CredMQTTBasic {
 		req.CredentialsType = tbapi.CredMQTTBasic
 		req.Basic = tbapi.BasicCredentials{ClientID: m.name, UserName: m.name, Password: m.randomHex(16)}
+	} else if m.cfg.WriteAheadToken {
+		tok, ok := m.aheadToken()
+		if !ok {
+			m.provisionFailed(FailNVSWrite, "chosen token not saved")
+			return
+		}
+		req.CredentialsType, req.Token = tbapi.CredAccessToken, tok
 	}
 	if err := m.p.Session.Subscribe(tbapi.TopicProvisionResponse, m.cfg.QoS); err != nil {
 		m.log("[PROVISION] Subscribe failed: " + err.Error())
@@ -141,6 +163,37 @@ func (m *Machine) sendProvisionRequest() {
 	m.provSent = true
 	m.log("[PROVISION] Request sent, waiting for response...")
 	m.setTimer(timerConnect, m.cfg.ProvisionTimeout)
+}
+
+// aheadToken returns the token this device asks for, choosing it and
+// writing it to NVS first if it has none: a power cut at any instant then
+// leaves either no device on the server, or one whose token NVS holds.
+func (m *Machine) aheadToken() (string, bool) {
+	if m.ahead != "" {
+		return m.ahead, true
+	}
+	ns := m.cfg.NVSNamespace
+	if tok, err := m.p.NVS.GetString(ns, nvsKeyTokenAhead); err == nil && tok != "" {
+		m.ahead = tok
+		return tok, true
+	}
+	tok := m.randomAlnum(20)
+	if err := m.p.NVS.SetString(ns, nvsKeyTokenAhead, tok); err != nil {
+		m.log("[NVS] Failed to save the chosen token: " + err.Error())
+		return "", false
+	}
+	m.ahead = tok
+	m.log("[PROVISION] Chosen token saved before the request")
+	return tok, true
+}
+
+func (m *Machine) randomAlnum(n int) string {
+	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = chars[m.p.Rand.Uint32()%uint32(len(chars))]
+	}
+	return string(b)
 }
 
 func (m *Machine) randomHex(n int) string {
@@ -165,6 +218,17 @@ func (m *Machine) provisionResponse(payload []byte) {
 		m.provisionFailed(FailProvisionNotFound, string(resp.Status)+" ("+resp.ErrorMsg+")")
 		return
 	case tbapi.ProvisionFailure:
+		if m.ahead != "" {
+			// Our name exists: maybe created by a request whose answer was
+			// lost. If it holds the token we chose, that token works.
+			m.offline(FailProvisionFailure)
+			m.log("[PROVISION] Failed: FAILURE (" + resp.ErrorMsg + "); trying the token chosen before the request")
+			m.p.Session.Disconnect()
+			m.tryAhead = true
+			m.creds = Credentials{ClientID: m.name, Username: m.ahead}
+			m.connect()
+			return
+		}
 		m.provisionFailed(FailProvisionFailure, string(resp.Status)+" ("+resp.ErrorMsg+")")
 		return
 	default:
@@ -183,16 +247,40 @@ func (m *Machine) provisionResponse(payload []byte) {
 		m.provisionFailed(FailProvisionMalformed, "unexpected credentials type "+strconv.Quote(string(resp.CredentialsType)))
 		return
 	}
-	if err := m.saveCredentials(c); err != nil {
-		m.log("[NVS] Failed to save token: " + err.Error())
-		m.provisionFailed(FailNVSWrite, "token not saved")
-		return
-	}
-	m.log("[NVS] Token saved successfully")
-	m.creds, m.hasCreds = c, true
 	m.p.Session.Disconnect()
 	m.attempt = 0
+	m.saveProvisioned(c)
+}
+
+// saveProvisioned keeps what provisioning returned, then connects with it.
+// A write that fails is retried with backoff, holding the credentials in
+// RAM: provisioning again would only meet FAILURE, the server knows the
+// name now, and running on with a token NVS cannot keep would lose it at
+// the next reset.
+func (m *Machine) saveProvisioned(c Credentials) {
+	if err := m.saveCredentials(c); err != nil {
+		m.offline(FailNVSWrite)
+		m.log("[NVS] Failed to save token: " + err.Error())
+		m.unsaved = c
+		m.scheduleRetry(retrySave, "[NVS]")
+		return
+	}
+	m.unsaved = Credentials{}
+	m.clearAhead()
+	m.log("[NVS] Token saved successfully")
+	m.creds, m.hasCreds = c, true
 	m.connect()
+}
+
+// clearAhead forgets the write-ahead token once the real one is saved.
+func (m *Machine) clearAhead() {
+	if m.ahead == "" && !m.cfg.WriteAheadToken {
+		return
+	}
+	m.ahead, m.tryAhead = "", false
+	if err := m.p.NVS.Erase(m.cfg.NVSNamespace, nvsKeyTokenAhead); err != nil {
+		m.fail(FailNVSWrite)
+	}
 }
 
 func (m *Machine) provisionFailed(f Failure, why string) {
@@ -228,6 +316,15 @@ func (m *Machine) refused(code byte) {
 		m.log("[PROVISION] Connection refused (code " + strconv.Itoa(int(code)) + ")")
 		m.scheduleRetry(retryProvision, "[PROVISION]")
 	case StateConnecting:
+		if m.tryAhead {
+			// Our name exists with another token: truly stranded.
+			m.tryAhead = false
+			m.creds = Credentials{}
+			m.cause = FailProvisionFailure // the name conflict is what keeps it offline
+			m.log("[PROVISION] The chosen token is refused: the server's device of this name is not ours")
+			m.scheduleRetry(retryProvision, "[PROVISION]")
+			return
+		}
 		if code != ConnackNotAuthorized && code != ConnackBadCredentials {
 			m.log("[MQTT] Connection refused (code " + strconv.Itoa(int(code)) + ")")
 			m.scheduleRetry(retryConnect, "[MQTT]")

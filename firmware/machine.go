@@ -90,6 +90,10 @@ type Machine struct {
 	cause    Failure
 	provSent bool // the provisioning request is out: a timeout now means no response
 
+	unsaved  Credentials // provisioned but not yet in NVS (a write failed)
+	ahead    string      // WriteAheadToken: the token this device asks for
+	tryAhead bool        // connecting with ahead after a FAILURE for our name
+
 	lastTelemetry []byte
 	buf           []byte // reused telemetry buffer
 }
@@ -101,6 +105,7 @@ const (
 	retryWiFi
 	retryProvision
 	retryConnect
+	retrySave // the credentials provisioning returned are not in NVS yet
 )
 
 type timerID uint8
@@ -346,6 +351,8 @@ func (m *Machine) runRetry() {
 		m.startProvisioning()
 	case retryConnect:
 		m.connect()
+	case retrySave:
+		m.saveProvisioned(m.unsaved)
 	}
 }
 

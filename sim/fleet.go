@@ -91,7 +91,11 @@ type Fleet struct {
 }
 
 // New builds the fleet's boards (nothing runs until Run).
-func New(opts Options) (*Fleet, error) {
+func New(opts Options) (*Fleet, error) { return NewContext(context.Background(), opts) }
+
+// NewContext is New, stopping early (with ctx's error) when ctx ends: a
+// fleet of millions takes a while to build.
+func NewContext(ctx context.Context, opts Options) (*Fleet, error) {
 	if opts.Devices <= 0 {
 		return nil, errors.New("fleet: Devices must be positive")
 	}
@@ -125,7 +129,15 @@ func New(opts Options) (*Fleet, error) {
 	factory := f.store.Add(opts.Factory)
 	lo, hi := opts.Shard.Range(opts.Devices)
 	f.first = lo
+	if lo == hi {
+		f.closeState()
+		return nil, fmt.Errorf("fleet: shard %d/%d of %d devices has no devices", opts.Shard.Index, opts.Shard.Count, opts.Devices)
+	}
 	for g := lo; g < hi; g++ {
+		if g%1024 == 0 && ctx.Err() != nil {
+			f.closeState()
+			return nil, ctx.Err()
+		}
 		b, err := f.newBoard(uint32(g), factory)
 		if err != nil {
 			f.closeState()

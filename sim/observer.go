@@ -49,15 +49,20 @@ type observer Fleet
 
 func (o *observer) Transition(b *device.Board, prev, cur device.BoardStatus, at time.Time) {
 	f := (*Fleet)(o)
-	m := f.metrics
 	pos := int(b.Identity().Index) - f.first
-	t := &f.track[pos]
 	if f.flash != nil && prev.BootCount >= 1 && cur.BootCount > prev.BootCount {
 		// A reset (power cycle, OTA reboot): persist the flash now, not only at the end.
 		if err := f.flash.saveOne(b, f.boots[pos]+cur.BootCount); err != nil {
 			f.log.Warn("save flash state", "device", cur.Name, "error", err)
 		}
 	}
+	f.metrics.transition(&f.track[pos], prev, cur, at)
+}
+
+// transition counts what changed between two statuses of one device: its
+// failures by cause, provisioning, OTA bytes and outcomes. t is the device's
+// tracker; one goroutine at a time per device.
+func (m *Metrics) transition(t *tracker, prev, cur device.BoardStatus, at time.Time) {
 	for k := firmware.FailNone + 1; k < firmware.NumFailures; k++ {
 		if n := cur.Failures[k] - prev.Failures[k]; n > 0 {
 			m.failures.add(k, int64(n), cur.Name, cur.OTAError)
@@ -108,22 +113,11 @@ func (o *observer) Transition(b *device.Board, prev, cur device.BoardStatus, at 
 }
 
 func (o *observer) Connected(d time.Duration, outcome string) {
-	m := (*Fleet)(o).metrics
-	if outcome == "ok" {
-		m.Connect.Observe(d)
-		m.Outcomes.Add("connect ok", 1)
-		return
-	}
-	m.Outcomes.Add("connect failed", 1)
+	(*Fleet)(o).metrics.connected(d, outcome == "ok")
 }
 
 func (o *observer) PublishAck(topic string, d time.Duration) {
-	m := (*Fleet)(o).metrics
-	m.PublishAck.Observe(d)
-	m.Outcomes.Add("publish acked", 1)
-	if topic == tbapi.TopicTelemetry {
-		m.Outcomes.Add("telemetry acked", 1)
-	}
+	(*Fleet)(o).metrics.publishAck(topic, d)
 }
 
 func (o *observer) ChunkRTT(d time.Duration) { (*Fleet)(o).metrics.ChunkRTT.Observe(d) }

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tbsim/tbsim/device"
 	"github.com/tbsim/tbsim/firmware"
 )
 
@@ -39,21 +40,33 @@ type Snapshot struct {
 
 // Snapshot reads every board's status (lock-free) and the metrics.
 func (f *Fleet) Snapshot() Snapshot {
-	s := Snapshot{Devices: len(f.boards), ByState: map[string]int{}, Versions: map[string]int{}, OTAStates: map[string]int{}}
 	f.mu.Lock()
 	live := append([]bool(nil), f.live...)
+	var elapsed time.Duration
 	if !f.started.IsZero() {
-		s.Elapsed = time.Since(f.started)
+		elapsed = time.Since(f.started)
 	}
 	f.mu.Unlock()
+	return buildSnapshot(len(f.boards), func(i int) (device.BoardStatus, bool) {
+		if !live[i] {
+			return device.BoardStatus{}, false
+		}
+		return f.boards[i].Status(), true
+	}, f.metrics, f.health, f.gate, elapsed)
+}
+
+// buildSnapshot summarises n devices whose statuses status returns (false:
+// not started yet).
+func buildSnapshot(n int, status func(i int) (device.BoardStatus, bool), m *Metrics, h *Health, gate *Admission, elapsed time.Duration) Snapshot {
+	s := Snapshot{Devices: n, Elapsed: elapsed, ByState: map[string]int{}, Versions: map[string]int{}, OTAStates: map[string]int{}}
 	groups := map[[2]string]*OfflineGroup{}
 	var strandedEx string
-	for i, b := range f.boards {
-		if !live[i] {
+	for i := range n {
+		st, ok := status(i)
+		if !ok {
 			continue
 		}
 		s.Started++
-		st := b.Status()
 		s.ByState[st.State.String()]++
 		if st.Provisioned {
 			s.Provisioned++
@@ -101,7 +114,6 @@ func (f *Fleet) Snapshot() Snapshot {
 		}
 		return a.State+a.Cause < b.State+b.Cause
 	})
-	m := f.metrics
 	s.EverOnline = m.everOnline.Load()
 	s.Trends = map[string]TrendStats{
 		"provision": m.Provision.Stats(), "connect": m.Connect.Stats(), "publish": m.PublishAck.Stats(),
@@ -118,9 +130,9 @@ func (f *Fleet) Snapshot() Snapshot {
 	}
 	s.OTABytes = m.otaBytes.Load()
 	s.OTAWindow = m.OTAWindow()
-	s.Generator = f.health.Stats()
-	if f.gate != nil {
-		s.Generator.Admission = f.gate.Stats()
+	s.Generator = h.Stats()
+	if gate != nil {
+		s.Generator.Admission = gate.Stats()
 	}
 	return s
 }

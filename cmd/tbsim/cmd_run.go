@@ -57,6 +57,8 @@ type runOptions struct {
 	wifiConnect       string
 	thresholds        []string
 	abortOnFail       bool
+	resetState        bool
+	writeAhead        bool
 	maxInFlight       int
 }
 
@@ -69,6 +71,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.Uint64Var(&o.seed, "seed", 1, "fleet seed: identities, Wi-Fi values, jitter")
 	f.StringVar(&o.shard, "shard", "", "run slice i of n of the fleet's identities (i/n, 0-based)")
 	f.StringVar(&o.stateDir, "state-dir", "tbsim-state", "fleet state (NVS, flash); a second run reconnects with stored tokens")
+	f.BoolVar(&o.resetState, "reset-state", false, "delete the state dir's files first: every device starts over and provisions again")
 	f.StringVar(&o.server, "server", "", "ThingsBoard MQTT address, mqtt://host:1883 or mqtts://host:8883 (default: embedded server)")
 	f.StringVar(&o.provisionKey, "provision-key", "", "device profile provision key (embedded: automatic)")
 	f.StringVar(&o.provisionSecret, "provision-secret", "", "device profile provision secret (embedded: automatic)")
@@ -89,6 +92,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.jsonFile, "json", "", "write the summary as JSON to this file")
 	f.StringVar(&o.console, "console", "", "stream this device's serial log (its MAC) to stderr")
 	f.StringVar(&o.wifiConnect, "wifi-connect", "1s-5s", "Wi-Fi connect time range, min-max")
+	f.BoolVar(&o.writeAhead, "write-ahead-token", false, "firmware option: choose the access token and keep it in NVS before provisioning, so a lost answer does not strand the device")
 	f.StringArrayVar(&o.thresholds, "threshold", nil, "pass/fail criterion METRIC OP VALUE, e.g. 'provision.p95<2s', 'errors==0', 'online>=99%' (repeatable; exit 3 when one fails)")
 	f.BoolVar(&o.abortOnFail, "abort-on-fail", false, "stop the run as soon as a threshold fails that can no longer recover (such as errors==0)")
 	f.IntVar(&o.maxInFlight, "max-inflight", 0, "connection handshakes in flight: 0 adapts the limit to tbsim's own load, N fixes it, -1 removes it")
@@ -134,10 +138,13 @@ func parseThresholds(flags []string) ([]verdict.Threshold, error) {
 	return ts, errors.Join(errs...)
 }
 
+// maxDevices bounds --devices: beyond it the fleet's own memory is the limit.
+const maxDevices = 10_000_000
+
 func parseRamp(s string) (float64, error) {
 	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "/s"), 64)
-	if err != nil || v <= 0 {
-		return 0, usageErr("--ramp %q: want a positive rate such as 200/s", s)
+	if err != nil || v <= 0 || v > 1e6 {
+		return 0, usageErr("--ramp %q: want a positive rate up to 1000000/s, such as 200/s", s)
 	}
 	return v, nil
 }
@@ -146,8 +153,8 @@ func parseRange(flag, s string) (time.Duration, time.Duration, error) {
 	a, b, ok := strings.Cut(s, "-")
 	lo, err1 := time.ParseDuration(a)
 	hi, err2 := time.ParseDuration(b)
-	if !ok || err1 != nil || err2 != nil || lo < 0 || hi < lo {
-		return 0, 0, usageErr("--%s %q: want min-max durations such as 1s-5s", flag, s)
+	if !ok || err1 != nil || err2 != nil || lo < 0 || hi < lo || hi > time.Minute {
+		return 0, 0, usageErr("--%s %q: want min-max durations up to 1m, such as 1s-5s", flag, s)
 	}
 	return lo, hi, nil
 }
@@ -155,9 +162,16 @@ func parseRange(flag, s string) (time.Duration, time.Duration, error) {
 // build turns the flags into fleet options, checking every flag.
 func (o *runOptions) build() (sim.Options, error) {
 	var errs []error
-	if o.devices <= 0 {
-		errs = append(errs, usageErr("--devices %d: want a positive number", o.devices))
+	if o.devices <= 0 || o.devices > maxDevices {
+		errs = append(errs, usageErr("--devices %d: want a positive number up to %d", o.devices, maxDevices))
 	}
+	inRange := func(flag string, d, lo, hi time.Duration) {
+		if d < lo || d > hi {
+			errs = append(errs, usageErr("--%s %s: want %s to %s", flag, d, lo, hi))
+		}
+	}
+	inRange("telemetry-interval", o.telemetryInterval, 100*time.Millisecond, 24*time.Hour)
+	inRange("ota-after", o.otaAfter, 0, 24*time.Hour)
 	if o.duration < 0 {
 		errs = append(errs, usageErr("--duration %s: want a positive duration, or 0 to run until Ctrl-C", o.duration))
 	}
@@ -173,6 +187,8 @@ func (o *runOptions) build() (sim.Options, error) {
 	if o.shard != "" {
 		if shard, err = sim.ParseShard(o.shard); err != nil {
 			errs = append(errs, usageErr("--shard: %v", err))
+		} else if lo, hi := shard.Range(o.devices); o.devices > 0 && lo == hi {
+			errs = append(errs, usageErr("--shard %s of a %d-device fleet has no devices: use at most %d shards", o.shard, o.devices, o.devices))
 		}
 	}
 	lo, hi, err := parseRange("wifi-connect", o.wifiConnect)
@@ -189,6 +205,7 @@ func (o *runOptions) build() (sim.Options, error) {
 	fw := firmware.Defaults()
 	fw.Title, fw.Version, fw.TelemetryInterval = o.fwTitle, o.fwVersion, o.telemetryInterval
 	fw.ProvisionKey, fw.ProvisionSecret = o.provisionKey, o.provisionSecret
+	fw.WriteAheadToken = o.writeAhead
 	if err := fw.Validate(); err != nil {
 		errs = append(errs, &exitError{ExitUsage, err})
 	}
@@ -221,6 +238,22 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 			return &exitError{ExitUsage, fmt.Errorf("--console: %w", err)}
 		}
 		consoleName = mac.String()
+	}
+
+	if o.stateDir != "" {
+		unlock, err := sim.LockStateDir(o.stateDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		if o.resetState {
+			if err := sim.ResetState(o.stateDir); err != nil {
+				return err
+			}
+		}
+		if err := sim.CheckState(o.stateDir); err != nil {
+			return err
+		}
 	}
 
 	// The live view owns stderr on a terminal: log records and serial lines
@@ -289,7 +322,7 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 			}
 		}
 	}
-	fleet, err := sim.New(opts)
+	fleet, err := sim.NewContext(ctx, opts) // Ctrl-C while a large fleet is built stops it
 	if err != nil {
 		return errors.Join(err, closeEmu())
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -43,6 +44,15 @@ func TestScripts(t *testing.T) {
 			"json":     cmdJSON,
 			"waitport": cmdWaitPort,
 			"exits":    cmdExits,
+			"truncate": cmdTruncate,
+			"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+					if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+						return
+					}
+				}
+				ts.Fatalf("%s did not appear", args[0])
+			},
 			"httpget": func(ts *testscript.TestScript, neg bool, args []string) {
 				resp, err := http.Get(args[0])
 				ts.Check(err)
@@ -123,4 +133,20 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Logf("[stdout]\n%s\n[stderr]\n%s", ts.ReadFile("stdout"), ts.ReadFile("stderr"))
 		ts.Fatalf("%s exited %d; want %d", args[1], got, want)
 	}
+}
+
+// truncate FILE half|N: cut a file to half its size, or to N bytes.
+func cmdTruncate(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: truncate FILE half|N")
+	}
+	path := ts.MkAbs(args[0])
+	st, err := os.Stat(path)
+	ts.Check(err)
+	size := st.Size() / 2
+	if args[1] != "half" {
+		size, err = strconv.ParseInt(args[1], 10, 64)
+		ts.Check(err)
+	}
+	ts.Check(os.Truncate(path, size))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strconv"
@@ -20,12 +21,23 @@ var ErrInvalid = errors.New("invalid scenario")
 
 // LoadFile reads and validates a scenario file.
 func LoadFile(path string) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%w: %s: larger than %d bytes (a scenario is a page of YAML)", ErrInvalid, path, MaxFileSize)
+	}
 	return Parse(path, data)
 }
+
+// MaxFileSize bounds a scenario file.
+const MaxFileSize = 1 << 20
 
 var (
 	reUnknownField = regexp.MustCompile(`^line (\d+): field (\S+) not found in type scenario\.(\w+)$`)

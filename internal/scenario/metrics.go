@@ -2,25 +2,17 @@ package scenario
 
 import (
 	"github.com/tbsim/tbsim/internal/verdict"
-	"github.com/tbsim/tbsim/sim"
-	"github.com/tbsim/tbsim/tbemu"
 )
 
-// buildView gathers what conditions and expectations read: the boards'
+// buildView gathers what conditions and expectations read: the devices'
 // statuses and the metric language's values (package verdict, shared with
-// tbsim run --threshold). received is telemetry stored by earlier instances
-// of a restarted server.
-func buildView(f *sim.Fleet, emu *tbemu.Server, target string, received int64) *view {
-	v := &view{}
-	for _, b := range f.Boards() {
-		v.boards = append(v.boards, b.Status())
-	}
+// tbsim run --threshold).
+func buildView(w world, target string) *view {
+	v := &view{boards: w.statuses()}
 	x := verdict.Extra{Target: target}
-	if emu != nil {
-		st := emu.Stats()
-		tel, rl := received+st.TelemetryMsgs, st.RateLimited
+	if tel, rl, ok := w.serverStats(); ok {
 		x.ServerTelemetry, x.ServerRateLimited = &tel, &rl
 	}
-	v.metrics = verdict.FromSnapshot(f.Snapshot(), x)
+	v.metrics = verdict.FromSnapshot(w.snapshot(), x)
 	return v
 }

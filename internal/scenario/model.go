@@ -40,6 +40,7 @@ type FleetSpec struct {
 	BackoffMax        Duration `yaml:"backoff_max"`
 	Ramp              float64  `yaml:"ramp"`
 	BootTime          Duration `yaml:"boot_time"`
+	WriteAheadToken   bool     `yaml:"write_ahead_token"`
 }
 
 // FwSpec is the factory firmware.
