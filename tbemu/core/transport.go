@@ -67,9 +67,9 @@ func (c *Core) authenticate(clientID, user, pass string) (string, bool) {
 
 // Publish handles a PUBLISH from the client; payload is not kept after it
 // returns. Device publishes are consumed, never routed: replies go to this
-// session through its Conn. It returns
-// whether a PUBACK is owed: for QoS 1, and for QoS 2 too (ThingsBoard answers
-// QoS 2 with PUBACK), unless the publish closed the session (an unparseable
+// session through its Conn, before Publish returns. It returns whether a
+// PUBACK is owed: for QoS 1, and for QoS 2 too (ThingsBoard answers QoS 2
+// with PUBACK), unless the publish closed the session (an unparseable
 // payload, a rate limit, a firmware error...), in which case Conn.Close has
 // been called before Publish returns.
 func (c *Core) Publish(s *Session, topic string, payload []byte, qos byte) bool {
