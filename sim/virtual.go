@@ -48,9 +48,10 @@ type VirtualOptions struct {
 	Factory  []byte        // factory image (default: built for the firmware's title and version)
 	Sched    *Sched        // the clock, shared with the server
 	Server   Server
-	// Link is the network between each device and the server (default:
-	// 500 µs each way).
-	Link         Impairment
+	// Latency is the network's one-way delay between a device and the
+	// server (default 500 µs); SetLink adds an impairment to device writes,
+	// as sim.Link does in real time.
+	Latency      time.Duration
 	OnLine       func(device string, l device.Line)
 	ConsoleLines int // serial ring per device (default 64)
 	// EventLog, if set, gets one line per event a device handles: the
@@ -69,9 +70,10 @@ type VFleet struct {
 	metrics *Metrics
 	health  *Health
 	started time.Time
-	link    Impairment
+	link    Impairment // on device writes
 	linkRng *rand.Rand
-	down    bool // the server refuses connections (a restart in progress)
+	version uint64 // bumped at every status change
+	down    bool   // the server refuses connections (a restart in progress)
 	log     io.Writer
 }
 
@@ -95,15 +97,12 @@ func NewVirtual(o VirtualOptions) (*VFleet, error) {
 	if o.ConsoleLines <= 0 {
 		o.ConsoleLines = 64
 	}
-	if o.Link == (Impairment{}) {
-		o.Link = Impairment{Latency: 500 * time.Microsecond}
-	}
-	if o.Link.RTO == 0 {
-		o.Link.RTO = 200 * time.Millisecond
+	if o.Latency == 0 {
+		o.Latency = 500 * time.Microsecond
 	}
 	o.WiFi.Seed = o.Seed
 	f := &VFleet{opts: o, s: o.Sched, store: device.NewImageStore(), byName: map[string]int{}, metrics: &Metrics{},
-		health: &Health{}, link: o.Link, linkRng: rand.New(rand.NewPCG(o.Seed, 0x11)), log: o.EventLog}
+		health: &Health{}, linkRng: rand.New(rand.NewPCG(o.Seed, 0x11)), log: o.EventLog}
 	if o.Factory == nil {
 		img, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP32S3, Title: o.Firmware.Title, Version: o.Firmware.Version, Size: 64 << 10})
 		if err != nil {
@@ -218,25 +217,32 @@ func (f *VFleet) DropWiFi(pos []int, d time.Duration) {
 	}
 }
 
-// SetLink changes the link of every connection, open or future.
+// SetLink impairs every device write, on open and future connections
+// (the zero value restores a clean link).
 func (f *VFleet) SetLink(i Impairment) {
-	if i == (Impairment{}) {
-		i = f.opts.Link
-	}
 	if i.RTO == 0 {
 		i.RTO = 200 * time.Millisecond
 	}
 	f.link = i
 }
 
+// Version changes whenever a device's status does: a condition on statuses
+// needs no new look until it moves.
+func (f *VFleet) Version() uint64 { return f.version }
+
 // ServerDown makes connection attempts fail as unreachable (a broker
 // restart); the caller closes the server's sessions itself.
 func (f *VFleet) ServerDown(down bool) { f.down = down }
 
-// delay draws one message's one-way delay.
-func (f *VFleet) delay() time.Duration {
+// delay draws one message's one-way delay; device writes also suffer the
+// link's impairment.
+func (f *VFleet) delay(up bool) time.Duration {
+	d := f.opts.Latency
+	if !up {
+		return d
+	}
 	i := f.link
-	d := i.Latency
+	d += i.Latency
 	if i.Jitter > 0 {
 		d += time.Duration(f.linkRng.Int64N(int64(i.Jitter)))
 	}
@@ -444,6 +450,7 @@ func (b *vboard) publish() {
 	if cur != b.status {
 		b.f.metrics.transition(&b.track, b.status, cur, b.f.s.Now())
 		b.status = cur
+		b.f.version++
 	}
 }
 
@@ -469,7 +476,7 @@ type vattempt struct {
 }
 
 func (a *vattempt) upAt(f *VFleet) time.Time {
-	t := f.s.Now().Add(f.delay())
+	t := f.s.Now().Add(f.delay(true))
 	if t.Before(a.up) {
 		t = a.up
 	}
@@ -478,7 +485,7 @@ func (a *vattempt) upAt(f *VFleet) time.Time {
 }
 
 func (a *vattempt) downAt(f *VFleet) time.Time {
-	t := f.s.Now().Add(f.delay())
+	t := f.s.Now().Add(f.delay(false))
 	if t.Before(a.down) {
 		t = a.down
 	}
@@ -495,7 +502,7 @@ func (s *vsession) Connect(c firmware.Credentials) error {
 	start := f.s.Now()
 	current := func() bool { return s.gen == a.gen && !a.closed }
 	if f.down {
-		f.s.At(a.downAt(f).Add(f.delay()), func() {
+		f.s.At(a.downAt(f).Add(f.delay(true)), func() {
 			if current() {
 				b.f.metrics.connected(f.s.Now().Sub(start), false)
 				b.handle(firmware.Event{Kind: firmware.EventConnectionLost, Link: firmware.LinkUnreachable, Reason: "unreachable: connection refused"})
@@ -505,7 +512,7 @@ func (s *vsession) Connect(c firmware.Credentials) error {
 	}
 	// TCP handshake, then CONNECT: the server sees it after one round trip
 	// and a half; the CONNACK comes back after one more way.
-	f.s.At(a.upAt(f).Add(f.delay()), func() {
+	f.s.At(a.upAt(f).Add(f.delay(false)), func() {
 		if a.closed {
 			return
 		}

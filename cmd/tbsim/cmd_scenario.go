@@ -34,12 +34,14 @@ func newScenarioCmd(e *env) *cobra.Command {
 		},
 	})
 	var validate bool
-	var junit, jsonFile string
+	var junit, jsonFile, mode, eventLog string
 	var seed int64 = -1
 	run := &cobra.Command{
 		Use:   "run FILE|NAME...",
 		Short: "Run scenario files (or shipped scenarios by name)",
-		Long: `Run each scenario against a fresh embedded server and fleet, print a report
+		Long: `Run each scenario against a fresh embedded server and fleet, in virtual time
+by default (deterministic: the same seed gives the same bytes) or in real time
+with --mode realtime, print a report
 (steps with timings, expectations with measured values, the devices involved
 in a failure with their serial log), and exit 3 when an expectation or a step
 fails. Files are checked strictly first; a bad file exits 2.`,
@@ -72,7 +74,18 @@ fails. Files are checked strictly first; a bad file exits 2.`,
 				}
 				return nil
 			}
-			opts := scenario.RunOptions{Logger: e.log, Progress: e.stderr}
+			if mode != "" && mode != scenario.ModeVirtual && mode != scenario.ModeRealtime {
+				return usageErr("--mode %q: want virtual or realtime", mode)
+			}
+			opts := scenario.RunOptions{Logger: e.log, Progress: e.stderr, Mode: mode}
+			if eventLog != "" {
+				f, err := os.Create(eventLog)
+				if err != nil {
+					return usageErr("--event-log: %v", err)
+				}
+				defer f.Close()
+				opts.EventLog = f
+			}
 			if seed >= 0 {
 				s := uint64(seed)
 				opts.Seed = &s
@@ -114,6 +127,8 @@ fails. Files are checked strictly first; a bad file exits 2.`,
 	run.Flags().StringVar(&junit, "junit", "", "write a JUnit XML report (one test case per expectation)")
 	run.Flags().StringVar(&jsonFile, "json", "", "write the results as JSON")
 	run.Flags().Int64Var(&seed, "seed", -1, "override every scenario's seed (to replay a failure)")
+	run.Flags().StringVar(&mode, "mode", "", "virtual (default: one virtual clock, replayable bit for bit, fast) or realtime (goroutines, paho and mochi on the wall clock); overrides the file's mode:")
+	run.Flags().StringVar(&eventLog, "event-log", "", "virtual mode: write every event each device handled to this file")
 	cmd.AddCommand(run)
 	return cmd
 }
