@@ -200,6 +200,11 @@ func (m *Machine) Status() Status {
 	}
 }
 
+// AwaitsAck reports whether the machine waits for publish id's
+// acknowledgement (EventPublished): a restart does. A session may skip
+// delivering other acknowledgements.
+func (m *Machine) AwaitsAck(id uint32) bool { return m.restarting && m.restartID == id }
+
 // Name returns the device name (the Wi-Fi MAC) once booted.
 func (m *Machine) Name() string { return m.name }
 

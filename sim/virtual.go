@@ -423,25 +423,28 @@ func eventText(ev firmware.Event) string {
 	return s
 }
 
-// arm keeps one scheduler event at the machine's deadline.
+// arm keeps the board's one timer at the machine's deadline.
 func (b *vboard) arm(next time.Time) {
-	if next.Equal(b.timerAt) && b.timer.e != nil && b.timer.e.idx >= 0 {
+	if b.timer.e == nil {
+		b.timer = b.f.s.NewTimer(func() {
+			b.timerAt = time.Time{}
+			b.handle(firmware.Event{Kind: firmware.EventTick})
+		})
+	}
+	if next.Equal(b.timerAt) && b.timer.Armed() {
 		return
 	}
-	b.stopTimer()
 	if next.IsZero() {
+		b.stopTimer()
 		return
 	}
 	b.timerAt = next
-	b.timer = b.f.s.At(next, func() {
-		b.timerAt = time.Time{}
-		b.handle(firmware.Event{Kind: firmware.EventTick})
-	})
+	b.timer.Reset(next)
 }
 
 func (b *vboard) stopTimer() {
 	b.timer.Stop()
-	b.timer, b.timerAt = Timer{}, time.Time{}
+	b.timerAt = time.Time{}
 }
 
 // publish refreshes the status and counts what changed.
@@ -590,13 +593,21 @@ func (s *vsession) Publish(topic string, payload []byte, qos byte) (uint32, erro
 		if a.conn == nil || !a.conn.Publish(topic, p, qos) || qos == 0 {
 			return
 		}
-		f.s.At(a.downAt(f), func() {
-			if s.gen != a.gen || a.closed {
-				return
-			}
-			f.metrics.publishAck(topic, f.s.Now().Sub(sent))
-			b.handle(firmware.Event{Kind: firmware.EventPublished, ID: id})
-		})
+		// The PUBACK's arrival time is known now. The metric is taken at
+		// once and the event is only delivered when the firmware waits for
+		// it (a restart): most PUBACKs then cost no event at all.
+		at := a.downAt(f)
+		if s.gen != a.gen || a.closed {
+			return
+		}
+		f.metrics.publishAck(topic, at.Sub(sent))
+		if b.m.AwaitsAck(id) {
+			f.s.At(at, func() {
+				if s.gen == a.gen && !a.closed {
+					b.handle(firmware.Event{Kind: firmware.EventPublished, ID: id})
+				}
+			})
+		}
 	})
 	return id, nil
 }
