@@ -293,7 +293,7 @@ func (f *VFleet) newBoard(i int, factory *device.Blob) (*vboard, error) {
 	rng := rand.New(rand.NewPCG(f.opts.Seed, uint64(i)+1))
 	b.radio = device.NewRadio(f.opts.WiFi, id, rng)
 	b.sess.b = b
-	m, err := firmware.New(f.opts.Firmware, firmware.Ports{
+	m, err := firmware.NewShared(&f.opts.Firmware, firmware.Ports{
 		Clock: vclock{f.s}, NVS: b.nvs, Session: &b.sess, OTA: vota{b.flash, b},
 		WiFi: vwifi{b}, Sensor: b.radio, Rand: rngPort{rng}, Console: b,
 	})

@@ -43,8 +43,8 @@ func (k Kind) String() string {
 // so a value re-encoded with AppendValue keeps its key order.
 type Value struct {
 	Kind    Kind
+	Bool    bool     // Bool (beside Kind: one word for both)
 	Str     string   // String: the decoded text; Number: the literal as written
-	Bool    bool     // Bool
 	Members []Member // Object
 	Elems   []Value  // Array
 }

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -94,6 +95,14 @@ func BenchmarkVirtualMillion(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		if snap.Online != n {
 			b.Fatalf("%d of %d online; errors %v", snap.Online, n, snap.Errors)
+		}
+		if path := os.Getenv("TBSIM_BENCH_HEAPPROF"); path != "" {
+			f, err := os.Create(path) // the live heap, for the split per part
+			if err != nil {
+				b.Fatal(err)
+			}
+			pprof.WriteHeapProfile(f)
+			f.Close()
 		}
 		b.ReportMetric(time.Since(start).Seconds(), "wall-s")
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n)/1024, "KiB/device")
