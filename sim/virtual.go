@@ -57,6 +57,9 @@ type VirtualOptions struct {
 	// EventLog, if set, gets one line per event a device handles: the
 	// replayable trace of the run.
 	EventLog io.Writer
+	// OnStatus, if set, sees every status change of device i as it happens
+	// (fault search: act at an exact moment, track a device's history).
+	OnStatus func(i int, prev, cur device.BoardStatus)
 }
 
 // VFleet is a fleet in virtual time: every device's firmware, its hardware
@@ -225,6 +228,17 @@ func (f *VFleet) SetLink(i Impairment) {
 	}
 	f.link = i
 }
+
+// CutOtadata makes the next otadata write of each device lose power after
+// the sector's erase: the device dies there and boots again.
+func (f *VFleet) CutOtadata(pos []int) {
+	for _, i := range pos {
+		f.boards[i].flash.CutNextOtadataWrite = true
+	}
+}
+
+// NVS returns device i's storage (for checks after a run).
+func (f *VFleet) NVS(i int) firmware.NVS { return f.boards[i].nvs }
 
 // Version changes whenever a device's status does: a condition on statuses
 // needs no new look until it moves.
@@ -399,7 +413,14 @@ func (b *vboard) handle(ev firmware.Event) {
 	if b.f.log != nil {
 		b.f.trace(b, eventText(ev))
 	}
+	armed := b.flash.CutNextOtadataWrite
 	next := b.m.Handle(ev)
+	if armed && !b.flash.CutNextOtadataWrite {
+		// The otadata write was cut: power was lost in the middle of it.
+		b.f.trace(b, "power lost during an otadata write")
+		b.powerOn(firmware.ResetPowerOn)
+		return
+	}
 	if b.restart {
 		b.powerOn(firmware.ResetSW)
 		return
@@ -451,9 +472,13 @@ func (b *vboard) stopTimer() {
 func (b *vboard) publish() {
 	cur := device.BoardStatus{Name: b.status.Name, Status: b.m.Status(), BootCount: b.boots, LastReset: b.reset, Bricked: b.bricked}
 	if cur != b.status {
-		b.f.metrics.transition(&b.track, b.status, cur, b.f.s.Now())
+		prev := b.status
+		b.f.metrics.transition(&b.track, prev, cur, b.f.s.Now())
 		b.status = cur
 		b.f.version++
+		if on := b.f.opts.OnStatus; on != nil {
+			on(b.idx, prev, cur)
+		}
 	}
 }
 
@@ -598,6 +623,12 @@ func (s *vsession) Publish(topic string, payload []byte, qos byte) (uint32, erro
 		// it (a restart): most PUBACKs then cost no event at all.
 		at := a.downAt(f)
 		if s.gen != a.gen || a.closed {
+			// Stored by the server, but the device's connection is gone:
+			// the acknowledgement never reaches it.
+			f.metrics.Outcomes.Add("publish ack lost", 1)
+			if topic == tbapi.TopicTelemetry {
+				f.metrics.Outcomes.Add("telemetry ack lost", 1)
+			}
 			return
 		}
 		f.metrics.publishAck(topic, at.Sub(sent))
