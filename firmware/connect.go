@@ -125,7 +125,8 @@ func (m *Machine) sendProvisionRequest() {
 	req := tbapi.ProvisionRequest{DeviceName: m.name, Key: m.cfg.ProvisionKey, Secret: m.cfg.ProvisionSecret}
 	if m.cfg.Credentials == tbapi.CredMQTTBasic {
 		req.CredentialsType = tbapi.CredMQTTBasic
-		req.Basic = tbapi.BasicCredentials{ClientID: m.name, UserName: m.name, Password: m.randomHex(16)}
+		pass := m.randomHex(16) // before reading m.name: see internal/analysis/evalorder
+		req.Basic = tbapi.BasicCredentials{ClientID: m.name, UserName: m.name, Password: pass}
 	}
 	if err := m.p.Session.Subscribe(tbapi.TopicProvisionResponse, m.cfg.QoS); err != nil {
 		m.log("[PROVISION] Subscribe failed: " + err.Error())
