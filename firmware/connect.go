@@ -36,7 +36,7 @@ func (m *Machine) loadCredentials() {
 }
 
 func (m *Machine) noCredentials(err error) {
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !isNotFound(err) {
 		m.log("[NVS] Read failed: " + err.Error())
 	} else {
 		m.log("[NVS] No saved token found")
