@@ -17,10 +17,11 @@ var Analyzer = &analysis.Analyzer{
 }
 
 func run(pass *analysis.Pass) (any, error) {
+	writers := mutators(pass)
 	for _, f := range pass.Files {
 		ast.Inspect(f, func(n ast.Node) bool {
 			if exprs := unitExprs(n); exprs != nil {
-				checkUnit(pass, exprs)
+				checkUnit(pass, writers, exprs)
 			}
 			return true
 		})
@@ -108,14 +109,15 @@ type write struct {
 }
 
 type unit struct {
-	pass   *analysis.Pass
-	reads  []read
-	writes []write
-	calls  []*ast.CallExpr // enclosing calls whose arguments are being walked
+	pass    *analysis.Pass
+	writers map[*types.Func]bool // methods of this package: may they change the receiver
+	reads   []read
+	writes  []write
+	calls   []*ast.CallExpr // enclosing calls whose arguments are being walked
 }
 
-func checkUnit(pass *analysis.Pass, exprs []unitExpr) {
-	u := &unit{pass: pass}
+func checkUnit(pass *analysis.Pass, writers map[*types.Func]bool, exprs []unitExpr) {
+	u := &unit{pass: pass, writers: writers}
 	for _, e := range exprs {
 		u.walk(e.e, e.mode)
 	}
@@ -254,6 +256,12 @@ func (u *unit) methodCall(c *ast.CallExpr, sel *ast.SelectorExpr, s *types.Selec
 	if _, ptrRecv := sig.Recv().Type().(*types.Pointer); !ptrRecv {
 		u.walk(sel.X, modeRead) // a value receiver is a copy: a read
 		return
+	}
+	if fn, _ := s.Obj().(*types.Func); fn != nil {
+		if w, known := u.writers[fn]; known && !w {
+			u.walk(sel.X, modeRead) // a method that only reads its receiver
+			return
+		}
 	}
 	if p, ok := u.pathOf(sel.X); ok {
 		if _, isPtr := underlying(u.pass.TypesInfo.TypeOf(sel.X)).(*types.Pointer); isPtr {
