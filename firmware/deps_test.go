@@ -21,8 +21,9 @@ var allowed = map[string]bool{
 	"github.com/twmb/murmur3": true, // MURMUR3 checksums; imports only hash, math/bits, unsafe
 }
 
-// ownModule: the firmware's own packages may import each other.
-const ownModule = "github.com/tbsim/tbsim/firmware"
+// ownRoots are the TinyGo-safe trees this guard covers (the firmware, and the
+// ESP-IDF formats the chip shares with the PC); they may import each other.
+var ownRoots = []string{"github.com/tbsim/tbsim/firmware", "github.com/tbsim/tbsim/espidf"}
 
 // heavy is what the firmware must not reach at all, directly or through
 // another package, with the reason.
@@ -91,12 +92,27 @@ func goList(t *testing.T, args ...string) map[string]listedPackage {
 	return pkgs
 }
 
-func isOwn(path string) bool { return path == ownModule || strings.HasPrefix(path, ownModule+"/") }
+func isOwn(path string) bool {
+	for _, r := range ownRoots {
+		if path == r || strings.HasPrefix(path, r+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func ownPatterns() []string {
+	var p []string
+	for _, r := range ownRoots {
+		p = append(p, r+"/...")
+	}
+	return p
+}
 
 // TestFirmwareImports fails when a firmware package imports something that is
 // neither another firmware package nor on the allowlist.
 func TestFirmwareImports(t *testing.T) {
-	pkgs := goList(t, ownModule+"/...")
+	pkgs := goList(t, ownPatterns()...)
 	if len(pkgs) < 3 {
 		t.Fatalf("go list found %d firmware packages; want at least 3", len(pkgs))
 		return
@@ -117,7 +133,7 @@ func TestFirmwareImports(t *testing.T) {
 // fails on anything heavy or outside the standard library, with the chain
 // that reaches it.
 func TestFirmwareClosure(t *testing.T) {
-	all := goList(t, "-deps", ownModule+"/...")
+	all := goList(t, append([]string{"-deps"}, ownPatterns()...)...)
 	var roots []string
 	for path := range all {
 		if isOwn(path) {

@@ -30,6 +30,7 @@ func TestImportRules(t *testing.T) {
 		{"github.com/tbsim/tbsim/sim", []string{"github.com/tbsim/tbsim/tbemu", "github.com/tbsim/tbsim/cmd"}, "the fleet gets a dialer, it does not own a server"},
 		{"github.com/tbsim/tbsim/device", []string{"github.com/tbsim/tbsim/tbemu", "github.com/tbsim/tbsim/sim", "github.com/tbsim/tbsim/internal"}, "adapters do not import each other"},
 		{"github.com/tbsim/tbsim/firmware/...", []string{"github.com/tbsim/tbsim/device", "github.com/tbsim/tbsim/sim", "github.com/tbsim/tbsim/tbemu", "github.com/tbsim/tbsim/internal"}, "the firmware is the innermost layer"},
+		{"github.com/tbsim/tbsim/espidf/...", []string{"github.com/tbsim/tbsim/firmware", "github.com/tbsim/tbsim/device", "github.com/tbsim/tbsim/sim", "github.com/tbsim/tbsim/tbemu", "github.com/tbsim/tbsim/internal"}, "the ESP-IDF formats are shared by the chip and the PC: they depend on nothing else of ours"},
 	}
 	for _, r := range rules {
 		for _, d := range deps(t, r.pkg) {
