@@ -1,0 +1,95 @@
+//go:build tinygo
+
+package esp32
+
+import (
+	"device/esp"
+	"machine"
+	"time"
+
+	"github.com/tbsim/tbsim/firmware"
+)
+
+// Console is the serial port: UART0 with -serial=uart, a line per call with
+// "\r\n" as Arduino's Serial.println ends it.
+type Console struct{}
+
+var _ firmware.Console = Console{}
+
+var crlf = []byte("\r\n")
+
+// Println writes one line.
+func (Console) Println(line string) {
+	machine.Serial.Write([]byte(line))
+	machine.Serial.Write(crlf)
+}
+
+// Clock is the system timer. On bare metal TinyGo's time.Now is the Unix
+// epoch plus the uptime until something sets the time, which is all the
+// firmware needs: it only compares instants.
+type Clock struct{}
+
+var _ firmware.Clock = Clock{}
+
+// Now returns the time.
+func (Clock) Now() time.Time { return time.Now() }
+
+// Rand is the hardware random number generator (esp_random).
+type Rand struct{}
+
+var _ firmware.Rand = Rand{}
+
+// Uint32 returns 32 random bits.
+func (Rand) Uint32() uint32 {
+	v, _ := machine.GetRNG() // never fails on the C3
+	return v
+}
+
+// ResetReason is esp_reset_reason(): RTC_CNTL's reset cause mapped as
+// ESP-IDF's esp_system/port/soc/esp32c3/reset_reason.c maps it
+// (soc/esp32c3/include/soc/reset_reasons.h has the codes).
+func ResetReason() firmware.ResetReason {
+	switch esp.RTC_CNTL.GetRESET_STATE_RESET_CAUSE_PROCPU() {
+	case 0x01:
+		return firmware.ResetPowerOn
+	case 0x03, 0x0C: // CORE_SW, CPU0_SW
+		return firmware.ResetSW
+	case 0x05:
+		return firmware.ResetDeepSleep
+	case 0x07:
+		return firmware.ResetTaskWDT
+	case 0x08:
+		return firmware.ResetIntWDT
+	case 0x09, 0x10, 0x12, 0x0D, 0x0B, 0x11:
+		return firmware.ResetWDT
+	case 0x0F:
+		return firmware.ResetBrownout
+	case 0x15, 0x16:
+		return firmware.ResetUSB
+	}
+	return firmware.ResetUnknown
+}
+
+// Restart resets the digital core (RTC_CNTL_SW_SYS_RST), as esp_restart
+// does; the next boot reads ResetSW.
+func Restart() {
+	esp.RTC_CNTL.SetOPTIONS0_SW_SYS_RST(1)
+	for {
+	}
+}
+
+// MAC returns the station MAC from eFuse (BLK1 MAC_SPI_SYS_0/1), uppercase
+// with colons. eFuse keeps the six bytes in reverse order.
+func MAC() string {
+	lo, hi := esp.EFUSE.GetRD_MAC_SPI_SYS_0(), esp.EFUSE.GetRD_MAC_SPI_SYS_1_MAC_1()
+	b := [6]byte{byte(hi >> 8), byte(hi), byte(lo >> 24), byte(lo >> 16), byte(lo >> 8), byte(lo)}
+	const digits = "0123456789ABCDEF"
+	out := make([]byte, 0, 17)
+	for i, c := range b {
+		if i > 0 {
+			out = append(out, ':')
+		}
+		out = append(out, digits[c>>4], digits[c&0xF])
+	}
+	return string(out)
+}

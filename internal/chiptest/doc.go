@@ -1,0 +1,9 @@
+// Package chiptest boots the real firmware in the emulated ESP32-C3: it
+// builds esp32/cmd/fw with ../shared/tools/tinygo, lays out a flash image
+// (the program at 0, an NVS partition that `tbsim devices export` wrote at
+// the nvs offset), runs ../shared/tools/qemu-esp32c3 and reads the serial
+// log, then parses the NVS the chip wrote.
+//
+// The tests run only with TBSIM_CHIP_TESTS=1 (the TinyGo/QEMU section of
+// .ci/run sets it): they need the shared tools and take tens of seconds.
+package chiptest
