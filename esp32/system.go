@@ -40,34 +40,12 @@ type Rand struct{}
 var _ firmware.Rand = Rand{}
 
 // Uint32 returns 32 random bits.
-func (Rand) Uint32() uint32 {
-	v, _ := machine.GetRNG() // never fails on the C3
-	return v
-}
+func (Rand) Uint32() uint32 { return rng() }
 
-// ResetReason is esp_reset_reason(): RTC_CNTL's reset cause mapped as
-// ESP-IDF's esp_system/port/soc/esp32c3/reset_reason.c maps it
-// (soc/esp32c3/include/soc/reset_reasons.h has the codes).
+// ResetReason is esp_reset_reason(): the RTC reset cause of the CPU, mapped
+// per chip as ESP-IDF maps it (chip_*.go).
 func ResetReason() firmware.ResetReason {
-	switch esp.RTC_CNTL.GetRESET_STATE_RESET_CAUSE_PROCPU() {
-	case 0x01:
-		return firmware.ResetPowerOn
-	case 0x03, 0x0C: // CORE_SW, CPU0_SW
-		return firmware.ResetSW
-	case 0x05:
-		return firmware.ResetDeepSleep
-	case 0x07:
-		return firmware.ResetTaskWDT
-	case 0x08:
-		return firmware.ResetIntWDT
-	case 0x09, 0x10, 0x12, 0x0D, 0x0B, 0x11:
-		return firmware.ResetWDT
-	case 0x0F:
-		return firmware.ResetBrownout
-	case 0x15, 0x16:
-		return firmware.ResetUSB
-	}
-	return firmware.ResetUnknown
+	return resetReason(esp.RTC_CNTL.GetRESET_STATE_RESET_CAUSE_PROCPU())
 }
 
 // Restart resets the digital core (RTC_CNTL_SW_SYS_RST), as esp_restart
@@ -78,10 +56,10 @@ func Restart() {
 	}
 }
 
-// MAC returns the station MAC from eFuse (BLK1 MAC_SPI_SYS_0/1), uppercase
-// with colons. eFuse keeps the six bytes in reverse order.
+// MAC returns the station MAC from eFuse, uppercase with colons. eFuse
+// keeps the six bytes in reverse order.
 func MAC() string {
-	lo, hi := esp.EFUSE.GetRD_MAC_SPI_SYS_0(), esp.EFUSE.GetRD_MAC_SPI_SYS_1_MAC_1()
+	lo, hi := efuseMAC()
 	b := [6]byte{byte(hi >> 8), byte(hi), byte(lo >> 24), byte(lo >> 16), byte(lo >> 8), byte(lo)}
 	const digits = "0123456789ABCDEF"
 	out := make([]byte, 0, 17)

@@ -2,8 +2,6 @@
 
 package nvs
 
-import "sort"
-
 func checkName(name string) error {
 	if name == "" || len(name) > maxKeyLen {
 		return ErrKeyTooLong
@@ -178,12 +176,12 @@ func (s *Store) Entries() []Entry {
 			out = append(out, Entry{Namespace: name, Key: it.key(), Type: it.typ(), Data: d})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
+	insertionSort(len(out), func(i, j int) bool {
 		if out[i].Namespace != out[j].Namespace {
 			return out[i].Namespace < out[j].Namespace
 		}
 		return out[i].Key < out[j].Key
-	})
+	}, func(i, j int) { out[i], out[j] = out[j], out[i] })
 	return out
 }
 

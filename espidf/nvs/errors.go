@@ -38,3 +38,9 @@ func IsNotFound(err error) bool {
 	}
 	return false
 }
+
+// isErr is err == target without comparing interfaces.
+func isErr(err error, target *Error) bool {
+	e, ok := err.(*Error)
+	return ok && e == target
+}

@@ -2,8 +2,6 @@
 
 package nvs
 
-import "sort"
-
 // Store is an open NVS partition (nvs_flash_init plus nvs_open/nvs_get_str/
 // nvs_set_str/nvs_erase_key on it).
 type Store struct {
@@ -67,7 +65,10 @@ func (s *Store) load() error {
 			s.free = append(s.free, sector)
 		}
 	}
-	sort.Slice(s.used, func(i, j int) bool { return s.pageSeq(s.used[i]) < s.pageSeq(s.used[j]) })
+	insertionSort(len(s.used), func(i, j int) bool {
+		a, b := s.used[i], s.used[j]
+		return s.pageSeq(a) < s.pageSeq(b)
+	}, func(i, j int) { s.used[i], s.used[j] = s.used[j], s.used[i] })
 	if n := len(s.used); n > 0 {
 		s.nextSeq = s.pageSeq(s.used[n-1]) + 1
 	}
@@ -246,4 +247,14 @@ func (s *Store) indexEntry(sector, i int, repair bool) (int, error) {
 	}
 	s.index[k] = loc{sector, i}
 	return i + span, nil
+}
+
+// insertionSort sorts n elements. Not sort.Slice: it links TinyGo's reflect
+// (reflectlite.Swapper); the lists here have a few dozen elements.
+func insertionSort(n int, less func(i, j int) bool, swap func(i, j int)) {
+	for i := 1; i < n; i++ {
+		for j := i; j > 0 && less(j, j-1); j-- {
+			swap(j, j-1)
+		}
+	}
 }

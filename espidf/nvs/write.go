@@ -206,7 +206,7 @@ func (s *Store) put(entries []byte) (loc, error) {
 		if err == nil {
 			return loc{sector, at}, nil
 		}
-		if err != errPageFull {
+		if !isErr(err, errPageFull) {
 			return loc{}, err
 		}
 		if err := s.setPageState(sector, pageFull); err != nil {
@@ -217,7 +217,7 @@ func (s *Store) put(entries []byte) (loc, error) {
 		return loc{}, err
 	}
 	at, err := s.appendEntries(s.current(), entries)
-	if err == errPageFull {
+	if isErr(err, errPageFull) {
 		return loc{}, ErrNotEnoughSpace
 	}
 	return loc{s.current(), at}, err

@@ -76,7 +76,11 @@ func main() {
 func countBoot(con esp32.Console, store *esp32.NVS) {
 	n := 0
 	if v, err := store.GetString("esp32", "boots"); err == nil {
-		n, _ = strconv.Atoi(v)
+		for _, c := range []byte(v) { // not strconv.Atoi: it compares errors as interfaces, which links reflect
+			if c >= '0' && c <= '9' {
+				n = n*10 + int(c-'0')
+			}
+		}
 	}
 	n++
 	if err := store.SetString("esp32", "boots", strconv.Itoa(n)); err != nil {

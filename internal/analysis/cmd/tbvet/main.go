@@ -4,6 +4,9 @@
 //
 //	go run ./internal/analysis/cmd/tbvet ./firmware/...
 //
+// For esp32/, which only TinyGo builds, .ci/run runs it with TinyGo's GOROOT,
+// GOOS/GOARCH and build tags (tinygo info) and Go 1.23's go command.
+//
 // It loads and type-checks the packages from source with go/packages, so the
 // same binary also checks code that only TinyGo builds: run it with TinyGo's
 // GOROOT, GOOS/GOARCH and build tags in the environment (see .ci/run), and
@@ -27,6 +30,7 @@ import (
 func main() {
 	tags := flag.String("tags", "", "comma-separated build tags")
 	tests := flag.Bool("test", true, "also check the packages' tests")
+	modfile := flag.String("modfile", "", "go.mod to use instead of the module's (TinyGo's Go 1.23 needs one saying go 1.23)")
 	flag.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: tbvet [-tags list] [-test=false] packages...")
 		flag.PrintDefaults()
@@ -36,7 +40,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	n, err := vet(*tags, *tests, flag.Args())
+	n, err := vet(*tags, *modfile, *tests, flag.Args())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tbvet:", err)
 		os.Exit(1)
@@ -48,10 +52,15 @@ func main() {
 
 // vet loads the packages, runs the analyzers and prints their findings; it
 // returns how many there were.
-func vet(tags string, tests bool, patterns []string) (int, error) {
+func vet(tags, modfile string, tests bool, patterns []string) (int, error) {
 	cfg := &packages.Config{Mode: packages.LoadAllSyntax, Tests: tests}
 	if tags != "" {
-		cfg.BuildFlags = []string{"-tags=" + tags}
+		cfg.BuildFlags = append(cfg.BuildFlags, "-tags="+tags)
+	}
+	if modfile != "" {
+		// A build flag, not GOFLAGS: go/packages also runs go list outside
+		// module mode, where -modfile is an error.
+		cfg.BuildFlags = append(cfg.BuildFlags, "-modfile="+modfile)
 	}
 	pkgs, err := packages.Load(cfg, patterns...)
 	if err != nil {
