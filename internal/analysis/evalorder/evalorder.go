@@ -97,15 +97,36 @@ type unitExpr struct {
 
 // read is a use of a variable path's value.
 type read struct {
-	p    path
-	node ast.Expr
+	p     path
+	node  ast.Expr
+	sides []side
 }
 
 // write is a call that may change a variable path.
 type write struct {
-	p    path
-	call *ast.CallExpr
-	how  ast.Expr // the receiver or &operand, for the message
+	p     path
+	call  *ast.CallExpr
+	how   ast.Expr // the receiver or &operand, for the message
+	sides []side
+}
+
+// side is which operand of a && or || an expression is in. The right
+// operand runs after the left one, so a read and a call on different sides of
+// the same && are ordered.
+type side struct {
+	op    *ast.BinaryExpr
+	right bool
+}
+
+func ordered(a, b []side) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x.op == y.op && x.right != y.right {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type unit struct {
@@ -114,7 +135,10 @@ type unit struct {
 	reads   []read
 	writes  []write
 	calls   []*ast.CallExpr // enclosing calls whose arguments are being walked
+	sides   []side          // enclosing && and || operands
 }
+
+func (u *unit) where() []side { return append([]side(nil), u.sides...) }
 
 func checkUnit(pass *analysis.Pass, writers map[*types.Func]bool, exprs []unitExpr) {
 	u := &unit{pass: pass, writers: writers}
@@ -123,7 +147,7 @@ func checkUnit(pass *analysis.Pass, writers map[*types.Func]bool, exprs []unitEx
 	}
 	for _, w := range u.writes {
 		for _, r := range u.reads {
-			if within(r.node, w.call) || !overlaps(r.p, w.p) {
+			if within(r.node, w.call) || ordered(r.sides, w.sides) || !overlaps(r.p, w.p) {
 				continue
 			}
 			pass.Reportf(r.node.Pos(), "%s is read in the same statement as the call %s, which may change it through %s: "+
@@ -165,6 +189,17 @@ func (u *unit) walk(e ast.Expr, mode walkMode) {
 		u.walk(e.X, modeRead)
 	case *ast.CallExpr:
 		u.call(e)
+	case *ast.BinaryExpr:
+		if e.Op != token.LAND && e.Op != token.LOR {
+			u.walk(e.X, modeRead)
+			u.walk(e.Y, modeRead)
+			return
+		}
+		u.sides = append(u.sides, side{e, false})
+		u.walk(e.X, modeRead)
+		u.sides[len(u.sides)-1].right = true
+		u.walk(e.Y, modeRead)
+		u.sides = u.sides[:len(u.sides)-1]
 	case *ast.CompositeLit:
 		_, isStruct := underlying(u.pass.TypesInfo.TypeOf(e)).(*types.Struct)
 		for _, el := range e.Elts {
@@ -196,7 +231,7 @@ func (u *unit) walk(e ast.Expr, mode walkMode) {
 func (u *unit) use(e ast.Expr, mode walkMode) {
 	p, ok := u.pathOf(e)
 	if ok && mode == modeRead {
-		u.reads = append(u.reads, read{p, e})
+		u.reads = append(u.reads, read{p, e, u.where()})
 	}
 	u.walkOperands(e)
 }
@@ -225,7 +260,7 @@ func (u *unit) walkOperands(e ast.Expr) {
 
 func (u *unit) addrOf(e *ast.UnaryExpr) {
 	if p, ok := u.pathOf(e.X); ok && len(u.calls) > 0 {
-		u.writes = append(u.writes, write{p, u.calls[len(u.calls)-1], e})
+		u.writes = append(u.writes, write{p, u.calls[len(u.calls)-1], e, u.where()})
 	}
 	u.walkOperands(e.X)
 }
@@ -267,7 +302,7 @@ func (u *unit) methodCall(c *ast.CallExpr, sel *ast.SelectorExpr, s *types.Selec
 		if _, isPtr := underlying(u.pass.TypesInfo.TypeOf(sel.X)).(*types.Pointer); isPtr {
 			p = append(p, deref) // the call may change the pointee, not the pointer
 		}
-		u.writes = append(u.writes, write{p, c, sel.X})
+		u.writes = append(u.writes, write{p, c, sel.X, u.where()})
 	}
 	u.walkOperands(sel.X)
 }

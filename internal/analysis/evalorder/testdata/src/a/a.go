@@ -99,3 +99,13 @@ func ifCond() {
 
 func use(int)     {}
 func use2(string) {}
+
+func logical() bool {
+	var r Response
+	return r.grow() > 0 && r.N > 1 // && orders its operands: fine
+}
+
+func logicalOutside() (int, bool) {
+	var r Response
+	return r.N, r.grow() > 0 && true // want `r.N is read`
+}
