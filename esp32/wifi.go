@@ -2,7 +2,10 @@
 
 package esp32
 
-import "github.com/tbsim/tbsim/firmware"
+import (
+	"github.com/tbsim/tbsim/firmware"
+	"github.com/tbsim/tbsim/firmware/mqtt"
+)
 
 // NoWiFi is the station of a board without a network driver: Connect starts
 // nothing, so the firmware's Wi-Fi timeout fires and it retries with backoff,
@@ -27,25 +30,17 @@ func (w *NoWiFi) MAC() string { return w.Mac }
 // Info is empty: not connected (WiFi.RSSI() reads 0 then, too).
 func (w *NoWiFi) Info() firmware.WiFiInfo { return firmware.WiFiInfo{} }
 
-// Offline is the MQTT session without a network: nothing can connect.
-type Offline struct{}
+// NoNetwork is the MQTT client's dialer on a board without a network driver:
+// every dial fails, which the firmware reports and retries.
+type NoNetwork struct{}
 
-var _ firmware.Session = Offline{}
+var _ mqtt.Dialer = NoNetwork{}
+
+// Dial fails: there is no network.
+func (NoNetwork) Dial() (mqtt.Conn, error) { return nil, errOffline }
 
 var errOffline = offlineError{}
 
 type offlineError struct{}
 
 func (offlineError) Error() string { return "no network" }
-
-// Connect fails: there is no network.
-func (Offline) Connect(firmware.Credentials) error { return errOffline }
-
-// Disconnect does nothing.
-func (Offline) Disconnect() {}
-
-// Publish fails.
-func (Offline) Publish(string, []byte, byte) (uint32, error) { return 0, errOffline }
-
-// Subscribe fails.
-func (Offline) Subscribe(string, byte) error { return errOffline }

@@ -67,8 +67,11 @@ type Client struct {
 	nextID   uint32
 	inflight map[uint16]uint32 // QoS 1 packet id -> publish id
 	acked    []uint32          // QoS 0 publishes to acknowledge at the next Poll
-	lastSent time.Time
-	pingSent time.Time
+	// Unix nanoseconds, not time.Time: a time.Time field in a type that is
+	// put in an interface makes TinyGo link time's formatting and zone code
+	// (and through it reflect), about 20 KB.
+	lastSent int64
+	pingSent int64 // 0: no PINGREQ outstanding
 }
 
 var _ firmware.Session = (*Client)(nil)
@@ -141,7 +144,7 @@ func (c *Client) drop() {
 	c.gen++
 	c.in, c.out, c.acked = c.in[:0], c.out[:0], c.acked[:0]
 	c.inflight = nil
-	c.pingSent = time.Time{}
+	c.pingSent = 0
 }
 
 // Publish sends a message and returns the id that EventPublished will carry.
@@ -190,7 +193,7 @@ func (c *Client) packetID() uint16 {
 
 func (c *Client) send(p []byte) {
 	c.out = append(c.out, p...)
-	c.lastSent = c.clock.Now()
+	c.lastSent = c.clock.Now().UnixNano()
 	c.flush()
 }
 
@@ -215,8 +218,8 @@ func (c *Client) Deadline() time.Time {
 	switch {
 	case c.conn == nil:
 		return time.Time{}
-	case !c.pingSent.IsZero():
-		return c.pingSent.Add(c.opts.KeepAlive)
+	case c.pingSent != 0:
+		return time.Unix(0, c.pingSent+int64(c.opts.KeepAlive))
 	}
-	return c.lastSent.Add(c.opts.KeepAlive)
+	return time.Unix(0, c.lastSent+int64(c.opts.KeepAlive))
 }

@@ -4,7 +4,6 @@ package mqtt
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/tbsim/tbsim/firmware"
 )
@@ -86,7 +85,7 @@ func (c *Client) handleAll(emit func(firmware.Event), gen uint64) bool {
 // handle applies one packet; an event of kind EventTick means none.
 func (c *Client) handle(p packet) (firmware.Event, error) {
 	none := firmware.Event{Kind: firmware.EventTick}
-	c.pingSent = time.Time{} // the broker is alive
+	c.pingSent = 0 // the broker is alive
 	switch {
 	case p.typ == typeConnack && c.state == stateConnecting:
 		if len(p.body) != 2 {
@@ -128,14 +127,15 @@ func (c *Client) handle(p packet) (firmware.Event, error) {
 // keepAlive sends PINGREQ after KeepAlive of silence from us, and gives up
 // when no packet came back within KeepAlive of it.
 func (c *Client) keepAlive(emit func(firmware.Event)) {
-	now := c.clock.Now()
-	if !c.pingSent.IsZero() {
-		if !now.Before(c.pingSent.Add(c.opts.KeepAlive)) {
+	now := c.clock.Now().UnixNano()
+	keep := int64(c.opts.KeepAlive)
+	if c.pingSent != 0 {
+		if now >= c.pingSent+keep {
 			c.lost(emit, "keepalive timeout: no answer to PINGREQ in "+strconv.Itoa(int(c.opts.KeepAlive.Seconds()))+" s")
 		}
 		return
 	}
-	if !now.Before(c.lastSent.Add(c.opts.KeepAlive)) {
+	if now >= c.lastSent+keep {
 		c.send([]byte{typePingreq << 4, 0})
 		c.pingSent = now
 	}

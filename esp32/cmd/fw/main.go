@@ -16,6 +16,7 @@ import (
 
 	"github.com/tbsim/tbsim/esp32"
 	"github.com/tbsim/tbsim/firmware"
+	"github.com/tbsim/tbsim/firmware/mqtt"
 )
 
 // Set with -ldflags "-X main.provisionKey=... -X main.provisionSecret=...".
@@ -44,8 +45,9 @@ func main() {
 	cfg.ProvisionKey, cfg.ProvisionSecret = provisionKey, provisionSecret
 	restart := false
 	ota := &esp32.OTA{RestartHook: func() { restart = true }}
+	session := mqtt.New(esp32.NoNetwork{}, esp32.Clock{}, mqtt.Options{})
 	m, err := firmware.New(cfg, firmware.Ports{
-		Clock: esp32.Clock{}, NVS: store, Session: esp32.Offline{}, OTA: ota,
+		Clock: esp32.Clock{}, NVS: store, Session: session, OTA: ota,
 		WiFi: &esp32.NoWiFi{Mac: esp32.MAC()}, Sensor: sensor{}, Rand: esp32.Rand{}, Console: con,
 	})
 	if err != nil {
@@ -53,18 +55,25 @@ func main() {
 		halt()
 	}
 	next := m.Handle(firmware.Event{Kind: firmware.EventBoot, Reset: esp32.ResetReason()})
+	handle := func(ev firmware.Event) { next = m.Handle(ev) }
 	for {
+		// The session's events (CONNACK, messages, PUBACKs, loss) first,
+		// then the machine's deadline, then sleep until whichever is next.
+		session.Poll(handle)
 		if restart {
 			esp32.Restart()
 		}
 		now := time.Now()
 		if !next.IsZero() && !now.Before(next) {
-			next = m.Handle(firmware.Event{Kind: firmware.EventTick})
+			handle(firmware.Event{Kind: firmware.EventTick})
 			continue
 		}
 		wait := idle
 		if !next.IsZero() && next.Sub(now) < wait {
 			wait = next.Sub(now)
+		}
+		if d := session.Deadline(); !d.IsZero() && d.Sub(now) < wait {
+			wait = max(d.Sub(now), 0)
 		}
 		time.Sleep(wait)
 	}
