@@ -11,14 +11,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbsim/tbsim/device/espimage"
 	"github.com/tbsim/tbsim/espidf/nvs"
+	"github.com/tbsim/tbsim/espidf/otadata"
 )
 
-// Where esp32.Layout puts the nvs partition, and the flash size.
+// Where esp32.Layout puts its partitions (and esp32/cmd/otatest its
+// scratch image), and the flash size.
 const (
-	nvsOffset = 0x0F0000
-	nvsSize   = 0x5000
-	flashSize = 4 << 20
+	nvsOffset     = 0x0F0000
+	nvsSize       = 0x5000
+	otadataOffset = 0x0F5000
+	app1Offset    = 0x100000
+	scratchOffset = 0x1F0000
+	flashSize     = 4 << 20
 )
 
 type env struct {
@@ -211,5 +217,70 @@ func TestBoot(t *testing.T) {
 	expect(t, s, "esp32", "boots", "1")
 	if _, err := s.GetString("tb", "token"); !nvs.IsNotFound(err) {
 		t.Errorf("empty NVS has a token: %v", err)
+	}
+}
+
+// TestOTAPort writes an ESP32-C3 image through the chip's OTA port (from a
+// scratch area of the flash) and checks, on the PC, the app1 slot and the
+// otadata entry that selects it; a damaged image is refused and leaves the
+// slot without a header.
+func TestOTAPort(t *testing.T) {
+	e := setup(t)
+	if e == nil {
+		return
+	}
+	prog := filepath.Join(e.dir, "otatest.bin")
+	e.run(t, filepath.Join(e.repo, "esp32", "build.sh"), prog, "./esp32/cmd/otatest")
+	fw, err := os.ReadFile(prog)
+	if err != nil {
+		t.Fatal(err)
+		return
+	}
+	img, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP32C3, Title: "fw", Version: "2", Size: 10000})
+	if err != nil {
+		t.Fatal(err)
+		return
+	}
+	for _, damaged := range []bool{false, true} {
+		data := append([]byte(nil), img...)
+		if damaged {
+			data[5000] ^= 0x40
+		}
+		flash := e.image(t, fw, nil)
+		raw, _ := os.ReadFile(flash)
+		n := len(data)
+		copy(raw[scratchOffset:], append([]byte{byte(n), byte(n >> 8), byte(n >> 16), byte(n >> 24)}, data...))
+		if err := os.WriteFile(flash, raw, 0o644); err != nil {
+			t.Fatal(err)
+			return
+		}
+		if !damaged {
+			e.boot(t, flash, "[OTATEST] Begin: ok", "[OTATEST] End: ok", "[OTATEST] SetBoot: ok", "[OTATEST] done")
+		} else {
+			e.boot(t, flash, "[OTATEST] Begin: ok", "[OTATEST] End: image: checksum mismatch", "[OTATEST] done")
+		}
+		raw, _ = os.ReadFile(flash)
+		slot := raw[app1Offset : app1Offset+len(data)]
+		sel := otadata.Decode(raw[otadataOffset+otadata.SectorSize:])
+		if damaged {
+			if !bytes.Equal(slot[:16], bytes.Repeat([]byte{0xFF}, 16)) {
+				t.Errorf("a refused image left a header in the slot: % x", slot[:16])
+			}
+			if sel.Valid() {
+				t.Errorf("otadata selects a slot after a refused image: %+v", sel)
+			}
+			continue
+		}
+		if !bytes.Equal(slot, data) {
+			t.Errorf("the app1 slot does not hold the image")
+		}
+		if _, err := espimage.Parse(slot, espimage.ESP32C3); err != nil {
+			t.Errorf("the slot's image does not parse: %v", err)
+		}
+		// Erased otadata: esp_ota_set_boot_partition writes sector 0 with seq = slot+1.
+		sel = otadata.Decode(raw[otadataOffset:])
+		if !sel.Valid() || otadata.Slot(sel.Seq, 2) != 1 || sel.State != otadata.StateNew {
+			t.Errorf("otadata sector 0 = %+v; want a valid entry selecting ota_1 in state NEW", sel)
+		}
 	}
 }

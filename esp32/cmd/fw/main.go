@@ -44,7 +44,8 @@ func main() {
 	cfg := firmware.Defaults()
 	cfg.ProvisionKey, cfg.ProvisionSecret = provisionKey, provisionSecret
 	restart := false
-	ota := &esp32.OTA{RestartHook: func() { restart = true }}
+	ota := esp32.NewOTA()
+	ota.RestartHook = func() { restart = true }
 	session := mqtt.New(esp32.NoNetwork{}, esp32.Clock{}, mqtt.Options{})
 	m, err := firmware.New(cfg, firmware.Ports{
 		Clock: esp32.Clock{}, NVS: store, Session: session, OTA: ota,
