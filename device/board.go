@@ -33,10 +33,13 @@ type BoardOptions struct {
 	OnLine func(Line)
 	// Observer, if set, is told what happens, for metrics.
 	Observer Observer
+	// Gate, if set, admits connection handshakes (see Gate).
+	Gate Gate
 }
 
-// Observer receives a board's measurements. Transition is called from the
-// board's goroutine; the others from paho's goroutines, concurrently.
+// Observer receives a board's measurements. Transition, Connected, Lost and
+// Late are called from the board's goroutine, only for the current
+// connection; PublishAck and ChunkRTT from paho's goroutines, concurrently.
 type Observer interface {
 	// Transition reports a status change, with the time it was seen.
 	Transition(b *Board, prev, cur BoardStatus, at time.Time)
@@ -45,8 +48,11 @@ type Observer interface {
 	Connected(d time.Duration, outcome string)
 	PublishAck(topic string, d time.Duration)
 	ChunkRTT(d time.Duration)
-	// Lost reports a dropped connection with its cause.
-	Lost(cause string)
+	// Lost reports an established connection that dropped, with its cause.
+	Lost(link firmware.LinkError, reason string)
+	// Late reports how late a firmware deadline fired: the event loop's lag,
+	// which grows when the simulator itself runs short of CPU.
+	Late(d time.Duration)
 }
 
 // Line is one serial line with the time it was printed.
@@ -83,6 +89,12 @@ type Board struct {
 	restart bool
 	wifiGen uint64
 
+	// The firmware's clock is the wall clock minus the time the board spent
+	// queued at the Gate: a device waiting for the simulator's turn is not
+	// waiting for the server, so its timeouts do not run meanwhile.
+	offset   time.Duration
+	pausedAt time.Time
+
 	mu      sync.Mutex
 	console []Line
 	head    int
@@ -97,7 +109,19 @@ type boardEvent struct {
 	ev      firmware.Event
 	control func()
 	done    chan struct{} // closed once a control event ran and the status shows it
+	resume  bool          // the session got its Gate slot
+	report  reportKind    // what to tell the Observer when the event applies
+	took    time.Duration // reportConnect: CONNECT to outcome
+	outcome string        // reportConnect: "ok", "refused N" or the error
 }
+
+type reportKind uint8
+
+const (
+	reportNone    reportKind = iota
+	reportConnect            // a connection attempt ended
+	reportLost               // an established connection dropped
+)
 
 // NewBoard wires a device. Call Run to power it on.
 func NewBoard(o BoardOptions) (*Board, error) {
@@ -131,7 +155,7 @@ func NewBoard(o BoardOptions) (*Board, error) {
 	b.radio = NewRadio(o.WiFi, o.Identity, rng)
 	b.sess = &session{b: b}
 	m, err := firmware.New(o.Firmware, firmware.Ports{
-		Clock: wallClock{}, NVS: o.NVS, Session: b.sess, OTA: boardOTA{o.Flash, b},
+		Clock: boardClock{b}, NVS: o.NVS, Session: b.sess, OTA: boardOTA{o.Flash, b},
 		WiFi: boardWiFi{b}, Sensor: b.radio, Rand: rngPort{rng}, Console: b,
 	})
 	if err != nil {
@@ -151,12 +175,14 @@ func (b *Board) Run(ctx context.Context) error {
 	next := b.powerOn(ctx, firmware.ResetPowerOn)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var due time.Time // wall time of the armed deadline
 	for {
 		b.publishStatus()
 		timer.Stop()
 		var tc <-chan time.Time
-		if !next.IsZero() {
-			timer.Reset(time.Until(next))
+		if !next.IsZero() && b.pausedAt.IsZero() {
+			due = next.Add(b.offset)
+			timer.Reset(time.Until(due))
 			tc = timer.C
 		}
 		select {
@@ -175,10 +201,16 @@ func (b *Board) Run(ctx context.Context) error {
 				close(be.done)
 			case be.wifi && be.gen != b.wifiGen, !be.wifi && be.gen != b.sess.gen:
 				continue // from a connection or attempt that is gone
+			case be.resume:
+				b.resume()
 			default:
+				b.report(be)
 				next = b.m.Handle(be.ev)
 			}
 		case <-tc:
+			if o := b.opts.Observer; o != nil {
+				o.Late(time.Since(due)) // includes waiting for a CPU: that is the lag
+			}
 			next = b.m.Handle(firmware.Event{Kind: firmware.EventTick})
 		}
 		if b.restart {
@@ -208,11 +240,48 @@ func (b *Board) powerOn(ctx context.Context, reason firmware.ResetReason) time.T
 }
 
 // send delivers an event from another goroutine (paho, timers).
-func (b *Board) send(gen uint64, ev firmware.Event) {
+func (b *Board) send(be boardEvent) {
 	select {
-	case b.events <- boardEvent{gen: gen, ev: ev}:
+	case b.events <- be:
 	case <-b.done:
 	}
+}
+
+// report tells the Observer about an event of the current connection.
+func (b *Board) report(be boardEvent) {
+	o := b.opts.Observer
+	if o == nil {
+		return
+	}
+	switch be.report {
+	case reportConnect:
+		o.Connected(be.took, be.outcome)
+	case reportLost:
+		o.Lost(be.ev.Link, be.ev.Reason)
+	}
+}
+
+// pause stops the firmware's clock while the session waits at the Gate.
+func (b *Board) pause() {
+	if b.pausedAt.IsZero() {
+		b.pausedAt = time.Now()
+	}
+}
+
+// resume restarts the firmware's clock where it stopped.
+func (b *Board) resume() {
+	if !b.pausedAt.IsZero() {
+		b.offset += time.Since(b.pausedAt)
+		b.pausedAt = time.Time{}
+	}
+}
+
+// now is the firmware's time (see offset); board goroutine only.
+func (b *Board) now() time.Time {
+	if !b.pausedAt.IsZero() {
+		return b.pausedAt.Add(-b.offset)
+	}
+	return time.Now().Add(-b.offset)
 }
 
 // control runs f on the board's goroutine and returns once it ran (or the
@@ -297,9 +366,9 @@ func (b *Board) Identity() Identity { return b.opts.Identity }
 // or from an Observer's Transition (the board's goroutine).
 func (b *Board) Flash() *Flash { return b.opts.Flash }
 
-type wallClock struct{}
+type boardClock struct{ b *Board }
 
-func (wallClock) Now() time.Time { return time.Now() }
+func (c boardClock) Now() time.Time { return c.b.now() }
 
 type rngPort struct{ r *rand.Rand }
 

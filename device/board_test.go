@@ -3,6 +3,7 @@ package device
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -32,6 +33,7 @@ type tinyTB struct {
 	fwInfo   tbapi.FwInfo
 	mu       sync.Mutex
 	provised int
+	seen     []packets.Packet // publishes on test/ and RPC response topics, in arrival order
 }
 
 func (h *tinyTB) ID() string { return "tiny-tb" }
@@ -50,6 +52,11 @@ func (h *tinyTB) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
 func (h *tinyTB) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	topic, payload := pk.TopicName, append([]byte(nil), pk.Payload...)
 	reply := func(t string, p []byte) { go h.srv.Publish(t, p, false, 1) }
+	if strings.HasPrefix(topic, "test/") || strings.HasPrefix(topic, tbapi.TopicRPCResponsePrefix) {
+		h.mu.Lock()
+		h.seen = append(h.seen, packets.Packet{TopicName: topic, Payload: payload})
+		h.mu.Unlock()
+	}
 	switch {
 	case topic == tbapi.TopicProvisionRequest:
 		h.mu.Lock()
@@ -238,4 +245,82 @@ func TestBoardFaults(t *testing.T) {
 	})
 	require.Equal(t, firmware.ResetPowerOn, b.Status().LastReset)
 	require.Len(t, b.Console(), 16, "the serial ring keeps its bound")
+}
+
+func (h *tinyTB) received() []packets.Packet {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]packets.Packet(nil), h.seen...)
+}
+
+// onlineBoard starts a board against a tinyTB and waits until it is online.
+func onlineBoard(t *testing.T) (*Board, *tinyTB) {
+	fw, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP32S3, Title: "CORE_ESP32", Version: "1.0.0", Size: 4096})
+	require.NoError(t, err)
+	h, addr := startTinyTB(t, fw)
+	h.fwInfo = tbapi.FwInfo{}
+	store := NewImageStore()
+	fwCfg := firmware.Defaults()
+	fwCfg.TelemetryInterval = time.Hour
+	b, err := NewBoard(BoardOptions{
+		Identity: NewIdentity(3, 1), Firmware: fwCfg, NVS: NewMemNVS(), Store: store, Factory: store.Add(fw),
+		WiFi:     WiFiConfig{ConnectMin: time.Millisecond, ConnectMax: 2 * time.Millisecond},
+		Dial:     func(ctx context.Context) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, "tcp", addr) },
+		BootTime: time.Millisecond,
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, b, "online", func(s BoardStatus) bool { return s.State == firmware.StateOnline })
+	return b, h
+}
+
+// Messages reach the firmware in the order the server sent them: 300 RPC
+// requests sent back to back are answered in that order (with paho's
+// order-matters off, each went to a goroutine of its own and overtook others).
+func TestSessionInboundOrder(t *testing.T) {
+	_, h := onlineBoard(t)
+	const n = 300
+	for i := 1; i <= n; i++ {
+		require.NoError(t, h.srv.Publish(tbapi.RPCRequestTopic(i), []byte(`{"method":"getFirmware","params":{}}`), false, 1))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(h.received()) < n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := h.received()
+	require.Len(t, got, n, "every request answered")
+	for i, p := range got {
+		id, ok := tbapi.ParseRPCResponseTopic(p.TopicName)
+		require.True(t, ok, p.TopicName)
+		require.Equal(t, i+1, id, "answer %d is for request %d: reordered", i+1, id)
+	}
+}
+
+// Publish sends what the caller passed at the time of the call: the caller
+// may reuse its buffer at once (the firmware does, for telemetry). Without
+// the copy the broker saw overwritten bytes, and -race flagged paho's writer.
+func TestSessionPublishCopiesPayload(t *testing.T) {
+	b, h := onlineBoard(t)
+	const n = 200
+	b.control(func() {
+		buf := make([]byte, 64)
+		for i := range n {
+			copy(buf, fmt.Sprintf("original %03d", i))
+			_, err := b.sess.Publish("test/copy", buf[:12], 1)
+			require.NoError(t, err)
+			copy(buf, "OVERWRITTEN!")
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for len(h.received()) < n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := h.received()
+	require.Len(t, got, n)
+	for i, p := range got {
+		require.Equal(t, fmt.Sprintf("original %03d", i), string(p.Payload))
+	}
 }

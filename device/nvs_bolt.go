@@ -21,8 +21,24 @@ type BoltNVS struct {
 }
 
 // OpenBoltNVS opens (or creates) the file.
-func OpenBoltNVS(path string) (*BoltNVS, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+func OpenBoltNVS(path string) (*BoltNVS, error) { return openBoltNVS(path, false) }
+
+// OpenBoltNVSReadOnly opens an existing file for reading only (listings,
+// a read-only copy).
+func OpenBoltNVSReadOnly(path string) (*BoltNVS, error) { return openBoltNVS(path, true) }
+
+func openBoltNVS(path string, ro bool) (n *BoltNVS, err error) {
+	defer func() {
+		// bbolt panics on some damaged files (a truncated meta page): an
+		// error that names the file is what the user needs.
+		if r := recover(); r != nil {
+			n, err = nil, fmt.Errorf("open nvs %s: damaged file: %v", path, r)
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, ReadOnly: ro})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open nvs %s: locked by another process (a running tbsim?)", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open nvs %s: %w", path, err)
 	}

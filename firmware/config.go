@@ -59,6 +59,14 @@ type Config struct {
 	// make the device erase its token and provision again.
 	RefusalsBeforeReprovision int
 	MarkValid                 MarkValidPolicy
+	// WriteAheadToken makes the device choose its access token and keep it
+	// in NVS before it asks to be provisioned (credentialsType ACCESS_TOKEN
+	// with that token). If provisioning then answers FAILURE for its own
+	// name (the server created the device but the answer, or the write of
+	// the token, was lost to a power cut), the device tries that token and
+	// is online again instead of stranded. Off by default: the seed lets the
+	// server generate the token.
+	WriteAheadToken bool
 	// RestartAckTimeout bounds the wait for the UPDATING report (or an RPC
 	// answer) to be acknowledged before restarting.
 	RestartAckTimeout time.Duration
@@ -92,6 +100,7 @@ func Defaults() Config {
 // NVS keys (at most 15 characters, as NVS requires).
 const (
 	nvsKeyToken      = "token"
+	nvsKeyTokenAhead = "token_ahead" // the token a write-ahead provisioning asked for
 	nvsKeyClientID   = "mqtt_client"
 	nvsKeyMQTTUser   = "mqtt_user"
 	nvsKeyMQTTPass   = "mqtt_pass"

@@ -65,10 +65,11 @@ func (m *Machine) saveCredentials(c Credentials) error {
 func (m *Machine) eraseToken() {
 	ns := m.cfg.NVSNamespace
 	var errs []error
-	for _, k := range []string{nvsKeyToken, nvsKeyClientID, nvsKeyMQTTUser, nvsKeyMQTTPass} {
+	for _, k := range []string{nvsKeyToken, nvsKeyClientID, nvsKeyMQTTUser, nvsKeyMQTTPass, nvsKeyTokenAhead} {
 		errs = append(errs, m.p.NVS.Erase(ns, k))
 	}
 	if err := errors.Join(errs...); err != nil {
+		m.fail(FailNVSWrite)
 		m.log("[NVS] Failed to clear token: " + err.Error())
 		return
 	}
@@ -90,10 +91,12 @@ func (m *Machine) connectOrProvision() {
 // other during a provisioning storm.
 func (m *Machine) startProvisioning() {
 	m.state = StateProvisioning
+	m.provSent = false
 	m.log("[PROVISION] Device name: " + m.name)
 	m.log("[PROVISION] Connecting to ThingsBoard for provisioning...")
 	if err := m.p.Session.Connect(Credentials{ClientID: m.name, Username: tbapi.ProvisionUser}); err != nil {
 		m.log("[PROVISION] Connect failed: " + err.Error())
+		m.offline(FailNetwork)
 		m.scheduleRetry(retryProvision, "[PROVISION]")
 		return
 	}
@@ -105,6 +108,7 @@ func (m *Machine) connect() {
 	m.log("[MQTT] Connecting to ThingsBoard...")
 	if err := m.p.Session.Connect(m.creds); err != nil {
 		m.log("[MQTT] Connect failed: " + err.Error())
+		m.offline(FailNetwork)
 		m.scheduleRetry(retryConnect, "[MQTT]")
 		return
 	}
@@ -117,6 +121,21 @@ func (m *Machine) connected() {
 	case StateProvisioning:
 		m.sendProvisionRequest()
 	case StateConnecting:
+		if m.tryAhead {
+			// The token chosen before a lost answer works: keep it for good.
+			m.tryAhead = false
+			if err := m.saveCredentials(m.creds); err != nil {
+				m.offline(FailNVSWrite)
+				m.log("[NVS] Failed to save token: " + err.Error())
+				m.p.Session.Disconnect()
+				m.unsaved = m.creds
+				m.scheduleRetry(retrySave, "[NVS]")
+				return
+			}
+			m.hasCreds = true
+			m.clearAhead()
+			m.log("[PROVISION] The chosen token works: provisioned before, answer lost")
+		}
 		m.online()
 	}
 }
@@ -127,16 +146,55 @@ func (m *Machine) sendProvisionRequest() {
 		req.CredentialsType = tbapi.CredMQTTBasic
 		pass := m.randomHex(16) // before reading m.name: see internal/analysis/evalorder
 		req.Basic = tbapi.BasicCredentials{ClientID: m.name, UserName: m.name, Password: pass}
+	} else if m.cfg.WriteAheadToken {
+		tok, ok := m.aheadToken()
+		if !ok {
+			m.provisionFailed(FailNVSWrite, "chosen token not saved")
+			return
+		}
+		req.CredentialsType, req.Token = tbapi.CredAccessToken, tok
 	}
 	if err := m.p.Session.Subscribe(tbapi.TopicProvisionResponse, m.cfg.QoS); err != nil {
 		m.log("[PROVISION] Subscribe failed: " + err.Error())
 	}
 	if _, err := m.p.Session.Publish(tbapi.TopicProvisionRequest, req.Encode(), m.cfg.QoS); err != nil {
-		m.provisionFailed("request not sent: " + err.Error())
+		m.provisionFailed(FailPublish, "request not sent: "+err.Error())
 		return
 	}
+	m.provSent = true
 	m.log("[PROVISION] Request sent, waiting for response...")
 	m.setTimer(timerConnect, m.cfg.ProvisionTimeout)
+}
+
+// aheadToken returns the token this device asks for, choosing it and
+// writing it to NVS first if it has none: a power cut at any instant then
+// leaves either no device on the server, or one whose token NVS holds.
+func (m *Machine) aheadToken() (string, bool) {
+	if m.ahead != "" {
+		return m.ahead, true
+	}
+	ns := m.cfg.NVSNamespace
+	if tok, err := m.p.NVS.GetString(ns, nvsKeyTokenAhead); err == nil && tok != "" {
+		m.ahead = tok
+		return tok, true
+	}
+	tok := m.randomAlnum(20)
+	if err := m.p.NVS.SetString(ns, nvsKeyTokenAhead, tok); err != nil {
+		m.log("[NVS] Failed to save the chosen token: " + err.Error())
+		return "", false
+	}
+	m.ahead = tok
+	m.log("[PROVISION] Chosen token saved before the request")
+	return tok, true
+}
+
+func (m *Machine) randomAlnum(n int) string {
+	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = chars[m.p.Rand.Uint32()%uint32(len(chars))]
+	}
+	return string(b)
 }
 
 func (m *Machine) randomHex(n int) string {
@@ -152,11 +210,30 @@ func (m *Machine) provisionResponse(payload []byte) {
 	m.stopTimer(timerConnect)
 	resp, err := tbapi.DecodeProvisionResponse(payload)
 	if err != nil {
-		m.provisionFailed("malformed response: " + err.Error())
+		m.provisionFailed(FailProvisionMalformed, "malformed response: "+err.Error())
 		return
 	}
-	if resp.Status != tbapi.ProvisionSuccess {
-		m.provisionFailed(string(resp.Status) + " (" + resp.ErrorMsg + ")")
+	switch resp.Status {
+	case tbapi.ProvisionSuccess:
+	case tbapi.ProvisionNotFound:
+		m.provisionFailed(FailProvisionNotFound, string(resp.Status)+" ("+resp.ErrorMsg+")")
+		return
+	case tbapi.ProvisionFailure:
+		if m.ahead != "" {
+			// Our name exists: maybe created by a request whose answer was
+			// lost. If it holds the token we chose, that token works.
+			m.offline(FailProvisionFailure)
+			m.log("[PROVISION] Failed: FAILURE (" + resp.ErrorMsg + "); trying the token chosen before the request")
+			m.p.Session.Disconnect()
+			m.tryAhead = true
+			m.creds = Credentials{ClientID: m.name, Username: m.ahead}
+			m.connect()
+			return
+		}
+		m.provisionFailed(FailProvisionFailure, string(resp.Status)+" ("+resp.ErrorMsg+")")
+		return
+	default:
+		m.provisionFailed(FailProvisionMalformed, "status "+strconv.Quote(string(resp.Status)))
 		return
 	}
 	var c Credentials
@@ -168,22 +245,47 @@ func (m *Machine) provisionResponse(payload []byte) {
 		c = Credentials{ClientID: m.name, Username: resp.Token}
 		m.log("[PROVISION] Access Token: " + resp.Token)
 	default:
-		m.provisionFailed("unexpected credentials type " + strconv.Quote(string(resp.CredentialsType)))
+		m.provisionFailed(FailProvisionMalformed, "unexpected credentials type "+strconv.Quote(string(resp.CredentialsType)))
 		return
 	}
-	if err := m.saveCredentials(c); err != nil {
-		m.log("[NVS] Failed to save token: " + err.Error())
-		m.provisionFailed("token not saved")
-		return
-	}
-	m.log("[NVS] Token saved successfully")
-	m.creds, m.hasCreds = c, true
 	m.p.Session.Disconnect()
 	m.attempt = 0
+	m.saveProvisioned(c)
+}
+
+// saveProvisioned keeps what provisioning returned, then connects with it.
+// A write that fails is retried with backoff, holding the credentials in
+// RAM: provisioning again would only meet FAILURE, the server knows the
+// name now, and running on with a token NVS cannot keep would lose it at
+// the next reset.
+func (m *Machine) saveProvisioned(c Credentials) {
+	if err := m.saveCredentials(c); err != nil {
+		m.offline(FailNVSWrite)
+		m.log("[NVS] Failed to save token: " + err.Error())
+		m.unsaved = c
+		m.scheduleRetry(retrySave, "[NVS]")
+		return
+	}
+	m.unsaved = Credentials{}
+	m.clearAhead()
+	m.log("[NVS] Token saved successfully")
+	m.creds, m.hasCreds = c, true
 	m.connect()
 }
 
-func (m *Machine) provisionFailed(why string) {
+// clearAhead forgets the write-ahead token once the real one is saved.
+func (m *Machine) clearAhead() {
+	if m.ahead == "" && !m.cfg.WriteAheadToken {
+		return
+	}
+	m.ahead, m.tryAhead = "", false
+	if err := m.p.NVS.Erase(m.cfg.NVSNamespace, nvsKeyTokenAhead); err != nil {
+		m.fail(FailNVSWrite)
+	}
+}
+
+func (m *Machine) provisionFailed(f Failure, why string) {
+	m.offline(f)
 	m.log("[PROVISION] Failed: " + why)
 	m.p.Session.Disconnect()
 	m.scheduleRetry(retryProvision, "[PROVISION]")
@@ -192,8 +294,13 @@ func (m *Machine) provisionFailed(why string) {
 func (m *Machine) connectTimeout() {
 	switch m.state {
 	case StateProvisioning:
-		m.provisionFailed("timeout waiting for response")
+		if m.provSent {
+			m.provisionFailed(FailProvisionTimeout, "timeout waiting for response")
+		} else {
+			m.provisionFailed(FailConnectTimeout, "timeout waiting for CONNACK")
+		}
 	case StateConnecting:
+		m.offline(FailConnectTimeout)
 		m.log("[MQTT] Connect timeout")
 		m.p.Session.Disconnect()
 		m.scheduleRetry(retryConnect, "[MQTT]")
@@ -202,11 +309,23 @@ func (m *Machine) connectTimeout() {
 
 func (m *Machine) refused(code byte) {
 	m.stopTimer(timerConnect)
+	if m.state == StateProvisioning || m.state == StateConnecting {
+		m.offline(refusal(code))
+	}
 	switch m.state {
 	case StateProvisioning:
 		m.log("[PROVISION] Connection refused (code " + strconv.Itoa(int(code)) + ")")
 		m.scheduleRetry(retryProvision, "[PROVISION]")
 	case StateConnecting:
+		if m.tryAhead {
+			// Our name exists with another token: truly stranded.
+			m.tryAhead = false
+			m.creds = Credentials{}
+			m.cause = FailProvisionFailure // the name conflict is what keeps it offline
+			m.log("[PROVISION] The chosen token is refused: the server's device of this name is not ours")
+			m.scheduleRetry(retryProvision, "[PROVISION]")
+			return
+		}
 		if code != ConnackNotAuthorized && code != ConnackBadCredentials {
 			m.log("[MQTT] Connection refused (code " + strconv.Itoa(int(code)) + ")")
 			m.scheduleRetry(retryConnect, "[MQTT]")
@@ -227,7 +346,10 @@ func (m *Machine) refused(code byte) {
 	}
 }
 
-func (m *Machine) connectionLost(reason string) {
+func (m *Machine) connectionLost(link LinkError, reason string) {
+	if m.state == StateProvisioning || m.state == StateConnecting || m.state == StateOnline {
+		m.offline(link.failure())
+	}
 	msg := "[MQTT] Connection lost"
 	if reason != "" {
 		msg += ": " + reason

@@ -37,6 +37,7 @@ type Event struct {
 	Reset   ResetReason // EventBoot
 	Code    byte        // EventRefused: the CONNACK return code
 	Reason  string      // EventConnectionLost, EventWiFiDown: the cause, for the log
+	Link    LinkError   // EventConnectionLost: the cause, classified
 	Topic   string      // EventMessage
 	Payload []byte      // EventMessage
 	ID      uint32      // EventPublished

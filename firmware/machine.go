@@ -48,11 +48,15 @@ type Status struct {
 	PendingVerify bool
 	Refusals      int // "not authorized" refusals in a row
 	Reprovisions  int // times the token was dropped after refusals, this boot
+	// Failures counts every failure seen, by kind, across resets.
+	Failures Failures
+	// Cause is the last failure that kept the device offline; FailNone once online.
+	Cause Failure
 }
 
 // Machine is the device program. Create it with New, then feed it events.
 type Machine struct {
-	cfg Config
+	cfg *Config // shared by a fleet's machines (NewShared): read only
 	p   Ports
 
 	state    State
@@ -68,7 +72,7 @@ type Machine struct {
 	reprovs   int
 	requestID int // shared by attribute requests and firmware downloads, like the Arduino SDK
 
-	timers [numTimers]time.Time
+	timers [numTimers]int64 // unix ns, 0 = off: a third of time.Time's size, times a million devices
 
 	fw         tbapi.FwInfo // fw_* shared attributes as last seen
 	fwAttrReq  int          // id of the pending fw attribute request
@@ -82,6 +86,14 @@ type Machine struct {
 
 	written int64 // OTA bytes written since boot
 
+	failures Failures
+	cause    Failure
+	provSent bool // the provisioning request is out: a timeout now means no response
+
+	unsaved  Credentials // provisioned but not yet in NVS (a write failed)
+	ahead    string      // WriteAheadToken: the token this device asks for
+	tryAhead bool        // connecting with ahead after a FAILURE for our name
+
 	lastTelemetry []byte
 	buf           []byte // reused telemetry buffer
 }
@@ -93,6 +105,7 @@ const (
 	retryWiFi
 	retryProvision
 	retryConnect
+	retrySave // the credentials provisioning returned are not in NVS yet
 )
 
 type timerID uint8
@@ -108,7 +121,11 @@ const (
 )
 
 // New checks cfg and ports and returns a machine waiting for EventBoot.
-func New(cfg Config, p Ports) (*Machine, error) {
+func New(cfg Config, p Ports) (*Machine, error) { return NewShared(&cfg, p) }
+
+// NewShared is New with a configuration that many machines share (a fleet
+// of a million saves 200 bytes each); the caller must not change *cfg.
+func NewShared(cfg *Config, p Ports) (*Machine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -145,7 +162,7 @@ func (m *Machine) Handle(ev Event) time.Time {
 	case EventRefused:
 		m.refused(ev.Code)
 	case EventConnectionLost:
-		m.connectionLost(ev.Reason)
+		m.connectionLost(ev.Link, ev.Reason)
 	case EventMessage:
 		m.message(ev.Topic, ev.Payload)
 	case EventPublished:
@@ -158,13 +175,16 @@ func (m *Machine) Handle(ev Event) time.Time {
 
 // Deadline returns the earliest pending deadline, or zero.
 func (m *Machine) Deadline() time.Time {
-	var next time.Time
+	var next int64
 	for _, t := range m.timers {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+		if t != 0 && (next == 0 || t < next) {
 			next = t
 		}
 	}
-	return next
+	if next == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, next)
 }
 
 // Status returns a snapshot of the machine.
@@ -182,28 +202,37 @@ func (m *Machine) Status() Status {
 		PendingVerify: m.image.PendingVerify,
 		Refusals:      m.refusals,
 		Reprovisions:  m.reprovs,
+		Failures:      m.failures,
+		Cause:         m.cause,
 	}
 }
+
+// AwaitsAck reports whether the machine waits for publish id's
+// acknowledgement (EventPublished): a restart does. A session may skip
+// delivering other acknowledgements.
+func (m *Machine) AwaitsAck(id uint32) bool { return m.restarting && m.restartID == id }
 
 // Name returns the device name (the Wi-Fi MAC) once booted.
 func (m *Machine) Name() string { return m.name }
 
 func (m *Machine) now() time.Time { return m.p.Clock.Now() }
 
-func (m *Machine) setTimer(id timerID, after time.Duration) { m.timers[id] = m.now().Add(after) }
+func (m *Machine) setTimer(id timerID, after time.Duration) {
+	m.timers[id] = m.now().Add(after).UnixNano()
+}
 
-func (m *Machine) stopTimer(id timerID) { m.timers[id] = time.Time{} }
+func (m *Machine) stopTimer(id timerID) { m.timers[id] = 0 }
 
 func (m *Machine) log(line string) { m.p.Console.Println(line) }
 
 func (m *Machine) tick() {
-	now := m.now()
+	now := m.now().UnixNano()
 	for id := timerID(0); id < numTimers; id++ {
 		t := m.timers[id]
-		if t.IsZero() || now.Before(t) {
+		if t == 0 || now < t {
 			continue
 		}
-		m.timers[id] = time.Time{}
+		m.timers[id] = 0
 		m.fire(id)
 		if m.state == StateOff {
 			return
@@ -215,6 +244,7 @@ func (m *Machine) fire(id timerID) {
 	switch id {
 	case timerWiFi:
 		m.log("[WIFI] Connect timeout")
+		m.offline(FailWiFi)
 		m.scheduleRetry(retryWiFi, "[WIFI]")
 	case timerConnect:
 		m.connectTimeout()
@@ -231,7 +261,7 @@ func (m *Machine) fire(id timerID) {
 
 // boot is setup(): banner, running image, token from NVS, Wi-Fi.
 func (m *Machine) boot(reason ResetReason) {
-	*m = Machine{cfg: m.cfg, p: m.p, buf: m.buf} // RAM does not survive a reset
+	*m = Machine{cfg: m.cfg, p: m.p, buf: m.buf, failures: m.failures} // RAM does not survive a reset
 	m.name = m.p.WiFi.MAC()
 	m.image = m.p.OTA.Running()
 	if m.image.Title == "" {
@@ -252,6 +282,7 @@ func (m *Machine) boot(reason ResetReason) {
 
 func (m *Machine) markValid() {
 	if err := m.p.OTA.MarkValid(); err != nil {
+		m.fail(FailFlashWrite)
 		m.log("[OTA] Failed to confirm new firmware: " + err.Error())
 		return
 	}
@@ -279,7 +310,7 @@ func (m *Machine) wifiUp() {
 }
 
 func (m *Machine) wifiDown(reason string) {
-	if m.state == StateWiFi && m.timers[timerWiFi].IsZero() {
+	if m.state == StateWiFi && m.timers[timerWiFi] == 0 {
 		return // already waiting to retry
 	}
 	if m.state != StateWiFi {
@@ -287,6 +318,7 @@ func (m *Machine) wifiDown(reason string) {
 		m.interruptDownload()
 	}
 	m.clearSessionTimers()
+	m.offline(FailWiFi)
 	msg := "[WIFI] Disconnected"
 	if reason != "" {
 		msg += ": " + reason
@@ -333,6 +365,8 @@ func (m *Machine) runRetry() {
 		m.startProvisioning()
 	case retryConnect:
 		m.connect()
+	case retrySave:
+		m.saveProvisioned(m.unsaved)
 	}
 }
 

@@ -4,7 +4,6 @@ package firmware
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/tbsim/tbsim/firmware/tbapi"
 )
@@ -16,6 +15,7 @@ import (
 func (m *Machine) online() {
 	m.state = StateOnline
 	m.attempt, m.refusals = 0, 0
+	m.cause = FailNone
 	m.log("Connected to ThingsBoard!")
 	if m.image.PendingVerify && m.cfg.MarkValid == MarkValidAfterConnect {
 		m.markValid()
@@ -46,6 +46,7 @@ func (m *Machine) publish(topic string, payload []byte) bool {
 func (m *Machine) publishID(topic string, payload []byte) (uint32, bool) {
 	id, err := m.p.Session.Publish(topic, payload, m.cfg.QoS)
 	if err != nil {
+		m.fail(FailPublish)
 		m.log("[MQTT] Publish to " + topic + " failed: " + err.Error())
 		return 0, false
 	}
@@ -181,7 +182,7 @@ func (m *Machine) restartAfter(id uint32) {
 func (m *Machine) restart() {
 	m.log("[SYSTEM] Restarting...")
 	m.state = StateOff
-	m.timers = [numTimers]time.Time{}
+	m.timers = [numTimers]int64{}
 	m.p.OTA.Restart()
 }
 

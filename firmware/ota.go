@@ -52,8 +52,12 @@ func (m *Machine) checkRollback() {
 }
 
 func (m *Machine) clearPending() {
-	m.p.NVS.Erase(m.cfg.NVSNamespace, nvsKeyPendingTitle)
-	m.p.NVS.Erase(m.cfg.NVSNamespace, nvsKeyPendingVersion)
+	err1 := m.p.NVS.Erase(m.cfg.NVSNamespace, nvsKeyPendingTitle)
+	err2 := m.p.NVS.Erase(m.cfg.NVSNamespace, nvsKeyPendingVersion)
+	if err1 != nil || err2 != nil {
+		m.fail(FailNVSWrite)
+		m.log("[NVS] Failed to clear the update record")
+	}
 }
 
 // reportRollback tells ThingsBoard, once connected, that the update failed.
@@ -64,6 +68,7 @@ func (m *Machine) reportRollback() {
 	why := "rollback: " + m.rolledBack + " was not confirmed, running " + m.image.Title + " v" + m.image.Version
 	m.rolledBack = ""
 	m.otaError = why
+	m.fail(FailOTA)
 	m.report(tbapi.FwReport{State: tbapi.FwFailed, Error: why})
 }
 
@@ -111,7 +116,7 @@ func (m *Machine) startDownload(f tbapi.FwInfo) {
 		return
 	}
 	if err := m.p.OTA.Begin(int(f.Size)); err != nil {
-		m.otaFailed("begin update: " + err.Error())
+		m.otaFailedKind(FailFlashWrite, "begin update: "+err.Error())
 		return
 	}
 	m.dl.begun = true
@@ -148,7 +153,7 @@ func (m *Machine) chunk(c tbapi.ChunkTopic, payload []byte) {
 		return
 	}
 	if err := m.p.OTA.Write(payload); err != nil {
-		m.otaFailed("write chunk " + itoa(c.Chunk) + ": " + err.Error())
+		m.otaFailedKind(FailFlashWrite, "write chunk "+itoa(c.Chunk)+": "+err.Error())
 		return
 	}
 	m.dl.sum.Write(payload)
@@ -174,6 +179,7 @@ func (m *Machine) chunkTimeout() {
 		return
 	}
 	m.dl.retries++
+	m.fail(FailChunkTimeout)
 	if m.dl.retries > m.cfg.ChunkRetries {
 		m.otaFailed("chunk " + itoa(m.dl.chunk) + ": no answer after " + itoa(m.cfg.ChunkRetries) + " retries")
 		return
@@ -201,12 +207,18 @@ func (m *Machine) finishDownload() {
 	}
 	id, ok := m.report(tbapi.FwReport{State: tbapi.FwUpdating})
 	ns := m.cfg.NVSNamespace
-	if err := m.p.NVS.SetString(ns, nvsKeyPendingTitle, t.Title); err == nil {
-		m.p.NVS.SetString(ns, nvsKeyPendingVersion, t.Version)
+	err := m.p.NVS.SetString(ns, nvsKeyPendingTitle, t.Title)
+	if err == nil {
+		err = m.p.NVS.SetString(ns, nvsKeyPendingVersion, t.Version)
+	}
+	if err != nil {
+		// The update still boots; only a later rollback would go unreported.
+		m.fail(FailNVSWrite)
+		m.log("[NVS] Failed to record the pending update: " + err.Error())
 	}
 	if err := m.p.OTA.SetBoot(t.Title, t.Version); err != nil {
 		m.clearPending()
-		m.otaFailed("set boot partition: " + err.Error())
+		m.otaFailedKind(FailFlashWrite, "set boot partition: "+err.Error())
 		return
 	}
 	m.dl = download{}
@@ -220,7 +232,12 @@ func (m *Machine) finishDownload() {
 
 // otaFailed reports FAILED, keeps the running image and remembers the
 // assignment so it is not retried in a loop this boot.
-func (m *Machine) otaFailed(why string) {
+func (m *Machine) otaFailed(why string) { m.otaFailedKind(FailOTA, why) }
+
+// otaFailedKind is otaFailed counted as kind f (a slot that refused a write
+// is a flash failure, not a bad package).
+func (m *Machine) otaFailedKind(f Failure, why string) {
+	m.fail(f)
 	m.log("[OTA] Update failed: " + why)
 	m.failed = targetKey(m.dl.target)
 	m.abortDownload()

@@ -62,7 +62,8 @@ type Credentials struct {
 	Password string
 }
 
-// Session is the MQTT client (protocol 3.1.1). Its methods return at once:
+// Session is the MQTT client (protocol 3.1.1). Messages of one connection are
+// delivered (EventMessage) in the order the server sent them. Its methods return at once:
 // the outcome of Connect arrives later as EventConnected, EventRefused or
 // EventConnectionLost, and an acknowledged publish as EventPublished. After
 // Disconnect (or a Connect that replaces a connection) no event of the old
@@ -71,6 +72,9 @@ type Session interface {
 	Connect(c Credentials) error
 	Disconnect()
 	// Publish sends a message and returns an id that EventPublished will carry.
+	// The payload belongs to the caller again when Publish returns: the
+	// machine reuses its buffers, so a session that sends later (or resends a
+	// QoS 1 message) keeps its own copy.
 	Publish(topic string, payload []byte, qos byte) (id uint32, err error)
 	Subscribe(filter string, qos byte) error
 }

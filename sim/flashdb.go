@@ -19,7 +19,12 @@ type FlashRecord struct {
 
 // ReadFlashState opens a state directory's flash.db read-only and returns
 // each device's record.
-func ReadFlashState(path string) (map[string]FlashRecord, error) {
+func ReadFlashState(path string) (recs map[string]FlashRecord, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			recs, err = nil, damaged(path, fmt.Errorf("%v", r))
+		}
+	}()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, ReadOnly: true})
 	if err != nil {
 		return nil, err
@@ -63,7 +68,12 @@ var (
 	bucketImages = []byte("images")
 )
 
-func openFlashDB(path string) (*flashDB, error) {
+func openFlashDB(path string) (fdb *flashDB, err error) {
+	defer func() {
+		if r := recover(); r != nil { // bbolt panics on some damaged files
+			fdb, err = nil, damaged(path, fmt.Errorf("%v", r))
+		}
+	}()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("open flash state %s: %w", path, err)

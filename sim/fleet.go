@@ -63,6 +63,10 @@ type Options struct {
 	// Factory is the factory image in app0 (default: built for the firmware's
 	// title and version).
 	Factory []byte
+	// MaxInFlight bounds the connection handshakes in flight: 0 adapts the
+	// limit to how fast handshakes complete (see Admission), a negative
+	// value removes the gate.
+	MaxInFlight int
 }
 
 // Fleet is a running set of boards.
@@ -78,13 +82,20 @@ type Fleet struct {
 	boots   []int // boot counts of earlier runs, per board
 	first   int
 	metrics *Metrics
+	health  *Health
+	gate    *Admission
+	byName  map[string]int
 	started time.Time
 	mu      sync.Mutex // guards live and started
 	live    []bool
 }
 
 // New builds the fleet's boards (nothing runs until Run).
-func New(opts Options) (*Fleet, error) {
+func New(opts Options) (*Fleet, error) { return NewContext(context.Background(), opts) }
+
+// NewContext is New, stopping early (with ctx's error) when ctx ends: a
+// fleet of millions takes a while to build.
+func NewContext(ctx context.Context, opts Options) (*Fleet, error) {
 	if opts.Devices <= 0 {
 		return nil, errors.New("fleet: Devices must be positive")
 	}
@@ -101,7 +112,10 @@ func New(opts Options) (*Fleet, error) {
 		return nil, err
 	}
 	opts.WiFi.Seed = opts.Seed
-	f := &Fleet{opts: opts, log: opts.Logger, store: device.NewImageStore(), metrics: &Metrics{}}
+	f := &Fleet{opts: opts, log: opts.Logger, store: device.NewImageStore(), metrics: &Metrics{}, health: &Health{}, byName: map[string]int{}}
+	if opts.MaxInFlight >= 0 {
+		f.gate = NewAdmission(opts.MaxInFlight, f.health.Lagging)
+	}
 	if opts.Factory == nil {
 		img, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP32S3, Title: opts.Firmware.Title, Version: opts.Firmware.Version, Size: 64 << 10})
 		if err != nil {
@@ -115,12 +129,21 @@ func New(opts Options) (*Fleet, error) {
 	factory := f.store.Add(opts.Factory)
 	lo, hi := opts.Shard.Range(opts.Devices)
 	f.first = lo
+	if lo == hi {
+		f.closeState()
+		return nil, fmt.Errorf("fleet: shard %d/%d of %d devices has no devices", opts.Shard.Index, opts.Shard.Count, opts.Devices)
+	}
 	for g := lo; g < hi; g++ {
+		if g%1024 == 0 && ctx.Err() != nil {
+			f.closeState()
+			return nil, ctx.Err()
+		}
 		b, err := f.newBoard(uint32(g), factory)
 		if err != nil {
 			f.closeState()
 			return nil, err
 		}
+		f.byName[b.Identity().Name()] = len(f.boards)
 		f.boards = append(f.boards, b)
 	}
 	f.track = make([]tracker, len(f.boards))
@@ -153,12 +176,17 @@ func (f *Fleet) closeState() error {
 	var errs []error
 	if f.flash != nil {
 		errs = append(errs, f.flash.close())
+		f.flash = nil
 	}
 	if f.nvs != nil {
 		errs = append(errs, f.nvs.Close())
+		f.nvs = nil
 	}
 	return errors.Join(errs...)
 }
+
+// Close releases a fleet that will not Run (its state files).
+func (f *Fleet) Close() error { return f.closeState() }
 
 func (f *Fleet) newBoard(index uint32, factory *device.Blob) (*device.Board, error) {
 	id := device.NewIdentity(f.opts.Seed, index)
@@ -190,6 +218,9 @@ func (f *Fleet) newBoard(index uint32, factory *device.Blob) (*device.Board, err
 		Identity: id, Firmware: f.opts.Firmware, NVS: nvs, Flash: flash, WiFi: f.opts.WiFi,
 		Dial: f.opts.Dial, Logger: f.log, BootTime: f.opts.BootTime, Observer: (*observer)(f),
 	}
+	if f.gate != nil {
+		o.Gate = f.gate
+	}
 	if f.opts.OnLine != nil {
 		o.OnLine = func(l device.Line) { f.opts.OnLine(name, l) }
 	}
@@ -198,6 +229,21 @@ func (f *Fleet) newBoard(index uint32, factory *device.Blob) (*device.Board, err
 
 // Boards returns the fleet's boards, in index order.
 func (f *Fleet) Boards() []*device.Board { return f.boards }
+
+// Board returns the board of a device name (its MAC), if this fleet or shard has it.
+func (f *Fleet) Board(name string) (*device.Board, bool) {
+	i, ok := f.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return f.boards[i], true
+}
+
+// Health returns the simulator's own health figures.
+func (f *Fleet) Health() *Health { return f.health }
+
+// Admission returns the handshake gate (nil when disabled).
+func (f *Fleet) Admission() *Admission { return f.gate }
 
 // Metrics returns the live metrics.
 func (f *Fleet) Metrics() *Metrics { return f.metrics }
@@ -212,6 +258,11 @@ func (f *Fleet) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	step := time.Duration(float64(time.Second) / f.opts.Ramp)
 	f.log.Info("fleet starting", "devices", len(f.boards), "ramp", f.opts.Ramp, "seed", f.opts.Seed)
+	healthDone := make(chan struct{})
+	go func() {
+		defer close(healthDone)
+		f.health.run(ctx)
+	}()
 ramp:
 	for i, b := range f.boards {
 		at := f.started.Add(time.Duration(i)*step + time.Duration(rng.Int64N(int64(step)+1)))
@@ -231,6 +282,7 @@ ramp:
 	}
 	<-ctx.Done()
 	wg.Wait()
+	<-healthDone
 	f.log.Info("fleet stopped", "devices", len(f.boards))
 	var err error
 	if f.flash != nil {

@@ -2,6 +2,12 @@ package sim_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,4 +157,87 @@ func TestFaults(t *testing.T) {
 		"once the server forgets them, they provision and come back")
 	f.DropWiFi(f.Pick(6, 1), 300*time.Millisecond)
 	require.Eventually(t, func() bool { return f.Snapshot().Online < 6 }, 5*time.Second, 10*time.Millisecond)
+}
+
+// Building a huge fleet stops when its context ends (Ctrl-C), instead of
+// building every board first.
+func TestNewContextCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := sim.NewContext(ctx, sim.Options{Devices: 10_000_000, Firmware: firmware.Defaults(), Dial: func(context.Context) (net.Conn, error) { return nil, errors.New("unused") }})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("NewContext = %v; want context.Canceled", err)
+	}
+}
+
+// A second process on a state dir is refused with the first one's pid.
+func TestLockStateDir(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := sim.LockStateDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flock locks are per open file description: a second open in this
+	// process conflicts like another process would.
+	_, err = sim.LockStateDir(dir)
+	if !errors.Is(err, sim.ErrStateLocked) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Fatalf("second lock = %v; want sim.ErrStateLocked naming pid %d", err, os.Getpid())
+	}
+	if err := unlock(); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err = sim.LockStateDir(dir)
+	if err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	unlock()
+}
+
+// A lost provisioning answer (the server created the device, the token never
+// reached NVS), through the real parts: with the seed's behaviour the device
+// is stranded and reported so; with the write-ahead token it comes back.
+func TestLostAnswerStrandsOrRecovers(t *testing.T) {
+	for _, writeAhead := range []bool{false, true} {
+		t.Run(map[bool]string{false: "seed", true: "write-ahead"}[writeAhead], func(t *testing.T) {
+			emu := startEmu(t, tbemu.Options{})
+			dir := t.TempDir()
+			fw := fastFirmware("tbsim-provision-key", "tbsim-provision-secret")
+			fw.WriteAheadToken = writeAhead
+			opts := sim.Options{
+				Devices: 3, Seed: 9, Ramp: 500, Firmware: fw,
+				WiFi: device.WiFiConfig{ConnectMin: 10 * time.Millisecond, ConnectMax: 20 * time.Millisecond},
+				Dial: emu.Dial, StateDir: dir, BootTime: time.Millisecond,
+			}
+			runFleet(t, opts, func(s sim.Snapshot) bool { return s.Online == 3 })
+
+			// The state a power cut leaves between the server's answer and the
+			// NVS write: the token is gone; with write-ahead, the chosen token
+			// (the one the server holds) is still in NVS.
+			name := device.NewIdentity(9, 0).Name()
+			d, ok := emu.DeviceByName(name)
+			require.True(t, ok)
+			nvs, err := device.OpenBoltNVS(filepath.Join(dir, sim.NVSFile))
+			require.NoError(t, err)
+			dev := nvs.Device(name)
+			require.NoError(t, dev.Erase("tb", "token"))
+			if writeAhead {
+				require.NoError(t, dev.SetString("tb", "token_ahead", d.Credentials.Token))
+			}
+			require.NoError(t, nvs.Close())
+
+			if !writeAhead {
+				snap := runFleet(t, opts, func(s sim.Snapshot) bool { return s.Stranded == 1 && s.Online == 2 })
+				require.Equal(t, int64(1), snap.Errors[len(snap.Errors)-1].Count)
+				var found bool
+				for _, e := range snap.Errors {
+					found = found || e.Cause == sim.CauseStranded && e.Example == name
+				}
+				require.True(t, found, "stranded device %s not reported: %+v", name, snap.Errors)
+				return
+			}
+			snap := runFleet(t, opts, func(s sim.Snapshot) bool { return s.Online == 3 })
+			require.Equal(t, 0, snap.Stranded)
+			require.Len(t, emu.Devices(), 3, "no new device on the server")
+		})
+	}
 }

@@ -1,8 +1,6 @@
 package sim
 
 import (
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,14 +18,14 @@ type Metrics struct {
 	ChunkRTT   Trend // chunk request to chunk
 	OTA        Trend // update seen (DOWNLOADING) to UPDATED after the reboot
 
-	Outcomes    Counter // provisioned, reprovisioned, connect ok/refused, ota updated/failed
-	Disconnects Counter // by cause
-	Errors      Counter // by cause, with an example device in examples
-	OTABytes    Counter // "bytes": chunk bytes written
+	Outcomes    Counter // provisioned, reprovisioned, connect ok/refused, ota updated/failed, publishes
+	Disconnects Counter // established connections lost, by cause
 
+	failures failureCounts // every failure event, by cause (the taxonomy)
+
+	otaBytes          atomic.Int64 // chunk bytes written
 	otaFirst, otaLast atomic.Int64 // unix ns of the first and last chunk bytes: the download window
-
-	examples sync.Map // cause -> device name
+	everOnline        atomic.Bool  // some device was online at some point of the run
 }
 
 // OTAWindow is the time between the first and the last chunk written by any
@@ -36,17 +34,8 @@ func (m *Metrics) OTAWindow() time.Duration {
 	return time.Duration(m.otaLast.Load() - m.otaFirst.Load())
 }
 
-// Example returns a device that hit an error cause.
-func (m *Metrics) Example(cause string) string {
-	v, _ := m.examples.Load(cause)
-	s, _ := v.(string)
-	return s
-}
-
-func (m *Metrics) fail(cause, dev string) {
-	m.Errors.Add(cause, 1)
-	m.examples.LoadOrStore(cause, dev)
-}
+// Failures lists the failure events counted so far, by cause, largest first.
+func (m *Metrics) Failures() []ErrorCause { return m.failures.snapshot() }
 
 // tracker is per-board state for latencies; only the board's goroutine
 // touches its entry.
@@ -60,14 +49,27 @@ type observer Fleet
 
 func (o *observer) Transition(b *device.Board, prev, cur device.BoardStatus, at time.Time) {
 	f := (*Fleet)(o)
-	m := f.metrics
 	pos := int(b.Identity().Index) - f.first
-	t := &f.track[pos]
 	if f.flash != nil && prev.BootCount >= 1 && cur.BootCount > prev.BootCount {
 		// A reset (power cycle, OTA reboot): persist the flash now, not only at the end.
 		if err := f.flash.saveOne(b, f.boots[pos]+cur.BootCount); err != nil {
 			f.log.Warn("save flash state", "device", cur.Name, "error", err)
 		}
+	}
+	f.metrics.transition(&f.track[pos], prev, cur, at)
+}
+
+// transition counts what changed between two statuses of one device: its
+// failures by cause, provisioning, OTA bytes and outcomes. t is the device's
+// tracker; one goroutine at a time per device.
+func (m *Metrics) transition(t *tracker, prev, cur device.BoardStatus, at time.Time) {
+	for k := firmware.FailNone + 1; k < firmware.NumFailures; k++ {
+		if n := cur.Failures[k] - prev.Failures[k]; n > 0 {
+			m.failures.add(k, int64(n), cur.Name, cur.OTAError)
+		}
+	}
+	if cur.State == firmware.StateOnline && prev.State != firmware.StateOnline {
+		m.everOnline.Store(true)
 	}
 	if cur.State == firmware.StateProvisioning && prev.State != firmware.StateProvisioning && t.provStart.IsZero() {
 		t.provStart = at
@@ -81,13 +83,12 @@ func (o *observer) Transition(b *device.Board, prev, cur device.BoardStatus, at 
 	}
 	if cur.Reprovisions > prev.Reprovisions {
 		m.Outcomes.Add("reprovisioned", 1)
-		m.fail("token refused (CONNACK 5), re-provisioned", cur.Name)
 	}
 	if n := cur.OTAWritten - prev.OTAWritten; n > 0 || cur.BootCount != prev.BootCount && cur.OTAWritten > 0 {
 		if n <= 0 { // the counter restarted with the boot
 			n = cur.OTAWritten
 		}
-		m.OTABytes.Add("bytes", n)
+		m.otaBytes.Add(n)
 		m.otaFirst.CompareAndSwap(0, at.UnixNano())
 		m.otaLast.Store(at.UnixNano())
 	}
@@ -108,55 +109,38 @@ func (o *observer) Transition(b *device.Board, prev, cur device.BoardStatus, at 
 	case tbapi.FwFailed:
 		t.otaStart = time.Time{}
 		m.Outcomes.Add("ota failed", 1)
-		m.fail("OTA failed: "+cur.OTAError, cur.Name)
 	}
 }
 
 func (o *observer) Connected(d time.Duration, outcome string) {
-	m := (*Fleet)(o).metrics
-	if outcome == "ok" {
-		m.Connect.Observe(d)
-	}
-	m.Outcomes.Add("connect "+outcomeClass(outcome), 1)
+	(*Fleet)(o).metrics.connected(d, outcome == "ok")
 }
 
 func (o *observer) PublishAck(topic string, d time.Duration) {
-	m := (*Fleet)(o).metrics
-	m.PublishAck.Observe(d)
-	m.Outcomes.Add("publish acked", 1)
-	if topic == tbapi.TopicTelemetry {
-		m.Outcomes.Add("telemetry acked", 1)
-	}
+	(*Fleet)(o).metrics.publishAck(topic, d)
 }
 
 func (o *observer) ChunkRTT(d time.Duration) { (*Fleet)(o).metrics.ChunkRTT.Observe(d) }
 
-func (o *observer) Lost(cause string) { (*Fleet)(o).metrics.Disconnects.Add(disconnectClass(cause), 1) }
-
-func outcomeClass(outcome string) string {
-	switch {
-	case outcome == "ok":
-		return "ok"
-	case outcome == "refused 5" || outcome == "refused 4":
-		return "refused: not authorized"
-	case strings.HasPrefix(outcome, "refused"):
-		return outcome
-	}
-	return "failed: " + disconnectClass(outcome)
+func (o *observer) Lost(link firmware.LinkError, reason string) {
+	(*Fleet)(o).metrics.Disconnects.Add(linkCause(link), 1)
 }
 
-// disconnectClass sorts a connection error into the causes the summary shows.
-func disconnectClass(cause string) string {
-	c := strings.ToLower(cause)
-	switch {
-	case strings.Contains(c, "pingresp"), strings.Contains(c, "keepalive"):
-		return "keepalive"
-	case strings.Contains(c, "eof"), strings.Contains(c, "closed"), strings.Contains(c, "reset by peer"), strings.Contains(c, "broken pipe"):
-		return "server closed"
-	case strings.Contains(c, "refused"):
-		return "connection refused"
-	case strings.Contains(c, "timeout"):
-		return "network timeout"
+func (o *observer) Late(d time.Duration) { (*Fleet)(o).health.Late(d) }
+
+// linkCause names a lost connection's cause with the taxonomy's IDs.
+func linkCause(l firmware.LinkError) string {
+	switch l {
+	case firmware.LinkUnreachable:
+		return firmware.FailUnreachable.String()
+	case firmware.LinkTimeout:
+		return firmware.FailNetworkTimeout.String()
+	case firmware.LinkKeepalive:
+		return firmware.FailKeepalive.String()
+	case firmware.LinkClosed:
+		return firmware.FailServerClosed.String()
+	case firmware.LinkRateLimited:
+		return firmware.FailRateLimited.String()
 	}
-	return "network"
+	return firmware.FailNetwork.String()
 }

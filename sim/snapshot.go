@@ -1,56 +1,96 @@
 package sim
 
-import "time"
+import (
+	"sort"
+	"time"
 
-// Snapshot is the fleet at one instant: what the live view and the summary show.
+	"github.com/tbsim/tbsim/device"
+	"github.com/tbsim/tbsim/firmware"
+)
+
+// Snapshot is the fleet at one instant: what the live view, the summary,
+// the thresholds and the scenario expectations read.
 type Snapshot struct {
-	Elapsed      time.Duration         `json:"elapsed"`
-	Devices      int                   `json:"devices"`
-	Started      int                   `json:"started"`
-	ByState      map[string]int        `json:"byState"`
-	Provisioned  int                   `json:"provisioned"`
-	Online       int                   `json:"online"`
-	Versions     map[string]int        `json:"versions"`
-	OTAStates    map[string]int        `json:"otaStates"`
-	Reprovisions int                   `json:"reprovisions"`
-	Boots        int                   `json:"boots"`
-	Bricked      int                   `json:"bricked"`
-	Trends       map[string]TrendStats `json:"trends"`
-	Outcomes     Counts                `json:"outcomes"`
-	Disconnects  Counts                `json:"disconnects"`
-	Errors       []ErrorCause          `json:"errors"`
-	OTABytes     int64                 `json:"otaBytes"`
-	OTAWindow    time.Duration         `json:"otaWindow"` // first to last chunk, fleet-wide
-}
-
-// ErrorCause is one error cause with its count and an example device.
-type ErrorCause struct {
-	Cause   string `json:"cause"`
-	Count   int64  `json:"count"`
-	Example string `json:"example"`
+	Elapsed      time.Duration
+	Devices      int // in this process's fleet (or shard)
+	Started      int // powered on so far (the ramp)
+	ByState      map[string]int
+	Provisioned  int
+	Online       int
+	EverOnline   bool // some device was online at some point of the run
+	Versions     map[string]int
+	OTAStates    map[string]int
+	Reprovisions int
+	Boots        int
+	Bricked      int
+	Stranded     int
+	Trends       map[string]TrendStats
+	Outcomes     Counts
+	Disconnects  Counts
+	// Errors are the failure events by cause, plus the stranded devices;
+	// ErrorTotal sums them.
+	Errors     []ErrorCause
+	ErrorTotal int64
+	// Offline groups the started devices that are not online, by state and cause.
+	Offline   []OfflineGroup
+	OTABytes  int64
+	OTAWindow time.Duration // first to last chunk, fleet-wide
+	Generator GeneratorStats
 }
 
 // Snapshot reads every board's status (lock-free) and the metrics.
 func (f *Fleet) Snapshot() Snapshot {
-	s := Snapshot{Devices: len(f.boards), ByState: map[string]int{}, Versions: map[string]int{}, OTAStates: map[string]int{}}
 	f.mu.Lock()
 	live := append([]bool(nil), f.live...)
+	var elapsed time.Duration
 	if !f.started.IsZero() {
-		s.Elapsed = time.Since(f.started)
+		elapsed = time.Since(f.started)
 	}
 	f.mu.Unlock()
-	for i, b := range f.boards {
+	return buildSnapshot(len(f.boards), func(i int) (device.BoardStatus, bool) {
 		if !live[i] {
+			return device.BoardStatus{}, false
+		}
+		return f.boards[i].Status(), true
+	}, f.metrics, f.health, f.gate, elapsed)
+}
+
+// buildSnapshot summarises n devices whose statuses status returns (false:
+// not started yet).
+func buildSnapshot(n int, status func(i int) (device.BoardStatus, bool), m *Metrics, h *Health, gate *Admission, elapsed time.Duration) Snapshot {
+	s := Snapshot{Devices: n, Elapsed: elapsed, ByState: map[string]int{}, Versions: map[string]int{}, OTAStates: map[string]int{}}
+	groups := map[[2]string]*OfflineGroup{}
+	var strandedEx string
+	for i := range n {
+		st, ok := status(i)
+		if !ok {
 			continue
 		}
 		s.Started++
-		st := b.Status()
 		s.ByState[st.State.String()]++
 		if st.Provisioned {
 			s.Provisioned++
 		}
-		if st.State.String() == "online" {
+		if st.State == firmware.StateOnline {
 			s.Online++
+		} else {
+			cause := deviceCause(st)
+			k := [2]string{st.State.String(), cause}
+			g := groups[k]
+			if g == nil {
+				g = &OfflineGroup{State: k[0], Cause: cause, Text: offlineText(cause)}
+				groups[k] = g
+			}
+			g.Count++
+			if len(g.Examples) < 3 {
+				g.Examples = append(g.Examples, st.Name)
+			}
+			if cause == CauseStranded {
+				s.Stranded++
+				if strandedEx == "" {
+					strandedEx = st.Name
+				}
+			}
 		}
 		if st.Version != "" {
 			s.Versions[st.Version]++
@@ -64,16 +104,35 @@ func (f *Fleet) Snapshot() Snapshot {
 			s.Bricked++
 		}
 	}
-	m := f.metrics
+	for _, g := range groups {
+		s.Offline = append(s.Offline, *g)
+	}
+	sort.Slice(s.Offline, func(i, j int) bool {
+		a, b := s.Offline[i], s.Offline[j]
+		if a.Count != b.Count {
+			return a.Count > b.Count
+		}
+		return a.State+a.Cause < b.State+b.Cause
+	})
+	s.EverOnline = m.everOnline.Load()
 	s.Trends = map[string]TrendStats{
 		"provision": m.Provision.Stats(), "connect": m.Connect.Stats(), "publish": m.PublishAck.Stats(),
 		"chunk": m.ChunkRTT.Stats(), "ota": m.OTA.Stats(),
 	}
 	s.Outcomes, s.Disconnects = m.Outcomes.Snapshot(), m.Disconnects.Snapshot()
-	for _, e := range m.Errors.Snapshot() {
-		s.Errors = append(s.Errors, ErrorCause{Cause: e.Name, Count: e.Count, Example: m.Example(e.Name)})
+	s.Errors = m.Failures()
+	if s.Stranded > 0 {
+		s.Errors = append(s.Errors, ErrorCause{Cause: CauseStranded, Text: CauseText(CauseStranded), Count: int64(s.Stranded), Example: strandedEx})
+		sortCauses(s.Errors)
 	}
-	s.OTABytes = m.OTABytes.Get("bytes")
+	for _, e := range s.Errors {
+		s.ErrorTotal += e.Count
+	}
+	s.OTABytes = m.otaBytes.Load()
 	s.OTAWindow = m.OTAWindow()
+	s.Generator = h.Stats()
+	if gate != nil {
+		s.Generator.Admission = gate.Stats()
+	}
 	return s
 }

@@ -1,9 +1,9 @@
 // Package tbemu is an embedded, ThingsBoard-compatible server: a mochi-mqtt
-// broker with one hook that behaves like ThingsBoard's MQTT transport (device
-// API: token and MQTT_BASIC auth, provisioning, telemetry, attributes, RPC,
-// firmware OTA), plus a subset of ThingsBoard's REST API on the same paths, so
-// that real firmware, the official SDKs and tbsim's devices cannot tell it
-// from ThingsBoard on those paths. The contract is ../shared/spec/thingsboard.md.
+// broker that behaves like ThingsBoard's MQTT transport (device API: token
+// and MQTT_BASIC auth, provisioning, telemetry, attributes, RPC, firmware
+// OTA), plus a subset of ThingsBoard's REST API on the same paths, so that
+// real firmware, the official SDKs and tbsim's devices cannot tell it from
+// ThingsBoard on those paths. The contract is ../shared/spec/thingsboard.md.
 //
 // # Basics
 //
@@ -23,6 +23,20 @@
 // Shared-attribute pushes and server-side RPC need a subscription. Device
 // publishes are acknowledged and consumed, never routed.
 //
+// # Layout
+//
+// Server is an assembly; the parts can be used on their own:
+//
+//   - tbemu/core: the device API with no transport, driven by calls and an
+//     injected clock and random source (the Go API of Server is its, promoted
+//     from the embedded *core.Core).
+//   - tbemu/mochihook: the core as a self-contained mochi-mqtt hook, for any
+//     mochi broker.
+//   - tbemu/rest: the REST subset over the core (net/http).
+//   - tbemu/direct: the core behind plain in-process calls, for a
+//     discrete-event simulator on a virtual clock.
+//   - tbemu/emutest: a manual clock for tests.
+//
 // # Deliberate differences from ThingsBoard
 //
 //   - The OTA queue default is 100 devices per second (ThingsBoard: 100 per
@@ -33,13 +47,17 @@
 //     {"error":"timeout"} after ClientRPCTimeout, as ThingsBoard answers when
 //     no rule chain replies. X.509 credentials, gateways, MQTT 5 reason codes
 //     in PUBACK and the v2 short telemetry topics are not emulated.
+//   - Every refused CONNECT gets CONNACK 5 (MQTT 5: 0x86); ThingsBoard sends
+//     2 for a client id with neither username nor password.
 //   - Latest telemetry and client attributes are persisted in batches once a
 //     second, so a kill -9 loses at most the last second of them; devices,
 //     credentials, profiles, packages and shared attributes are written at once.
 //
 // # Imports
 //
-// mochi-mqtt, bbolt, the standard library and firmware/tbapi (shared topic and
-// payload code). Never firmware, device or sim: tbemu is a black box that
-// speaks MQTT and HTTP.
+// mochi-mqtt, net/http, bbolt, the standard library, firmware/tbapi (shared
+// topic and payload code) and its own subpackages. Never firmware, device or
+// sim: tbemu is a black box that speaks MQTT and HTTP. The core imports
+// neither mochi nor net/http, and the adapters do not import each other
+// (internal/depcheck guards both).
 package tbemu

@@ -1,16 +1,14 @@
 package tbemu
 
 import (
-	"io"
-	"net"
 	"testing"
 
 	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
-// FuzzDevicePublish feeds any topic and payload to the device API handlers
-// through a real mochi client: they may close the session (an error) but
-// must never panic.
+// FuzzDevicePublish feeds any topic and payload to the device API, in a
+// device session and in a provisioning session: it may close them but must
+// never panic.
 func FuzzDevicePublish(f *testing.F) {
 	for _, seed := range [][2]string{
 		{tbapi.TopicTelemetry, `[{"ts":1,"values":{"a":"1"}},{"b":null}]`},
@@ -33,12 +31,14 @@ func FuzzDevicePublish(f *testing.F) {
 	pkg, _ := s.AddFirmware(PackageSpec{Title: "T", Version: "1"}, []byte("\xE9 some firmware bytes"), tbapi.SHA256)
 	s.AssignDeviceFirmware(d.ID, pkg.ID)
 	f.Fuzz(func(t *testing.T, topic string, payload []byte) {
-		srvSide, devSide := net.Pipe()
-		go io.Copy(io.Discard, devSide)
-		defer devSide.Close()
-		cl := s.mqtt.NewClient(srvSide, "mem", "fuzz", false)
-		c := newConn(cl, d.ID, false)
-		_ = s.devicePublish(c, topic, payload)
-		_ = s.provisionPublish(newConn(cl, "", true), topic, payload)
+		dev, code := s.Connect(discardConn{}, "fuzz", d.Credentials.Token, "")
+		if code != 0 {
+			t.Fatalf("CONNACK %d", code)
+		}
+		prov, _ := s.Connect(discardConn{}, "provision", "provision", "")
+		s.Publish(dev, topic, payload, 1)
+		s.Publish(prov, topic, payload, 1)
+		s.Disconnect(dev)
+		s.Disconnect(prov)
 	})
 }

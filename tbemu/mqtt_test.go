@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tbsim/tbsim/firmware/tbapi"
+	"github.com/tbsim/tbsim/tbemu/emutest"
 )
 
 const (
@@ -132,10 +133,12 @@ func TestAttributes(t *testing.T) {
 	c := connectTCP(t, s, "a1", d.Credentials.Token, "")
 	c.pub(t, tbapi.TopicAttributes, `{"model":"heltec","fw":1}`)
 	require.NoError(t, s.SetSharedAttributes(d.ID, []tbapi.Member{{Key: "interval", Value: tbapi.Value{Kind: tbapi.Number, Str: "5"}}}))
-	c.none(t, 100*time.Millisecond) // not subscribed: no push
 
+	// Not subscribed: no push. A push would have come before this response.
 	c.pub(t, tbapi.AttrRequestTopic(1), `{}`)
-	require.Equal(t, `{"client":{"fw":1,"model":"heltec"},"shared":{"interval":5}}`, string(c.expect(t, tbapi.AttrResponseTopic(1))),
+	m := c.next(t)
+	require.Equal(t, tbapi.AttrResponseTopic(1), m.topic, "no push without a subscription")
+	require.Equal(t, `{"client":{"fw":1,"model":"heltec"},"shared":{"interval":5}}`, string(m.payload),
 		"answered without a subscription")
 	c.pub(t, tbapi.AttrRequestTopic(2), `{"sharedKeys":"interval,missing,","clientKeys":"model"}`)
 	require.Equal(t, `{"client":{"model":"heltec"},"shared":{"interval":5}}`, string(c.expect(t, tbapi.AttrResponseTopic(2))))
@@ -156,7 +159,7 @@ func TestErrorsAnsweredAsThingsBoard(t *testing.T) {
 	c := connectTCP(t, s, "e1", d.Credentials.Token, "")
 	c.pub(t, "some/unknown/topic", `whatever`)
 	c.pub(t, tbapi.AttrRequestTopic(1)+"x", `{}`)
-	c.open(t, 100*time.Millisecond)
+	c.pub(t, tbapi.TopicTelemetry, `{}`) // acknowledged: the session is still open
 	require.Equal(t, byte(0x80), c.sub(t, "v2/fw/response/+"), "refused filter")
 	require.Equal(t, byte(0x80), c.sub(t, "#"))
 
@@ -184,7 +187,7 @@ func TestErrorsAnsweredAsThingsBoard(t *testing.T) {
 		// so the token does not complete, but the message is stored and the session stays.
 		tok.WaitTimeout(300 * time.Millisecond)
 		require.Eventually(t, func() bool { _, ok := s.Latest(d.ID)["q"]; return ok }, 2*time.Second, 10*time.Millisecond)
-		c.open(t, 100*time.Millisecond)
+		c.pub(t, tbapi.TopicTelemetry, `{}`) // the session stays
 	})
 }
 
@@ -197,28 +200,28 @@ func TestRepliesGoToTheAskerOnly(t *testing.T) {
 	var cs []*client
 	for _, name := range []string{"iso-a", "iso-b"} {
 		d, _ := s.CreateDevice(DeviceSpec{Name: name})
-		require.NoError(t, s.AssignDeviceFirmware(d.ID, pkg.ID))
 		c := connectTCP(t, s, name, d.Credentials.Token, "")
 		for _, f := range []string{tbapi.TopicAttrResponseFilter, tbapi.TopicRPCResponseFilter, tbapi.TopicFwResponseFilter, tbapi.TopicAttributes} {
 			c.sub(t, f)
 		}
+		require.NoError(t, s.AssignDeviceFirmware(d.ID, pkg.ID))
 		cs = append(cs, c)
 	}
 	a, b := cs[0], cs[1]
-	time.Sleep(100 * time.Millisecond) // let the OTA queue push fw_* to both
-	for len(a.msgs) > 0 {
-		<-a.msgs
-	}
-	for len(b.msgs) > 0 {
-		<-b.msgs
+	for _, c := range cs { // the OTA queue's push of fw_*, and nothing else
+		require.Equal(t, tbapi.TopicAttributes, c.next(t).topic)
 	}
 	a.pub(t, tbapi.AttrRequestTopic(1), `{}`)
-	a.expect(t, tbapi.AttrResponseTopic(1))
+	require.Equal(t, tbapi.AttrResponseTopic(1), a.next(t).topic)
 	a.pub(t, tbapi.RPCRequestTopic(1), `{"method":"getSessionLimits","params":{}}`)
-	a.expect(t, tbapi.RPCResponseTopic(1))
+	require.Equal(t, tbapi.RPCResponseTopic(1), a.next(t).topic)
 	a.pub(t, tbapi.FwRequestTopic(1, 0), `4`)
-	require.Equal(t, "\xE9fir", string(a.expect(t, tbapi.FwResponseTopic(1, 0))))
-	b.none(t, 200*time.Millisecond)
+	m := a.next(t)
+	require.Equal(t, tbapi.FwResponseTopic(1, 0), m.topic)
+	require.Equal(t, "\xE9fir", string(m.payload))
+	// A leak to b would have been written before b's own answer.
+	b.pub(t, tbapi.AttrRequestTopic(7), `{"sharedKeys":"none"}`)
+	require.Equal(t, tbapi.AttrResponseTopic(7), b.next(t).topic, "b got nothing of a's")
 }
 
 func TestClientSideRPC(t *testing.T) {
@@ -289,24 +292,19 @@ func TestRateLimitClosesSession(t *testing.T) {
 }
 
 // A session with no packet for InactivityTimeout is closed; a device that
-// sends anything (a PINGREQ too) keeps its session.
+// sends anything keeps its session. The core runs on a manual clock, the
+// sessions on real sockets through mochi.
 func TestInactivityTimeout(t *testing.T) {
-	s := startServer(t, Options{InactivityTimeout: 400 * time.Millisecond})
+	clock := emutest.NewClock(time.Now())
+	s := startServer(t, Options{Clock: clock, InactivityTimeout: 600 * time.Second})
 	d, _ := s.CreateDevice(DeviceSpec{Name: "idle"})
 	idle := connectTCP(t, s, "idle", d.Credentials.Token, "")
 	busy := connectTCP(t, s, "busy", d.Credentials.Token, "")
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-				busy.c.Publish(tbapi.TopicTelemetry, 0, false, `{"a":1}`)
-			}
-		}
-	}()
+	clock.Advance(300 * time.Second)
+	busy.pub(t, tbapi.TopicTelemetry, `{"a":1}`) // acknowledged: seen at +300 s
+	clock.Advance(300 * time.Second)
 	idle.closed(t)
-	busy.open(t, 300*time.Millisecond)
+	busy.pub(t, tbapi.TopicTelemetry, `{"a":2}`) // still open; seen at +600 s
+	clock.Advance(600 * time.Second)
+	busy.closed(t)
 }

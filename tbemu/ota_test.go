@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -115,8 +116,9 @@ func TestAssignmentPrecedence(t *testing.T) {
 	require.NoError(t, s.AssignDeviceFirmware(d.ID, p2.ID))
 	require.NoError(t, s.AssignProfileFirmware(prof.ID, p1.ID))
 	require.Eventually(t, func() bool { return s.Attributes(d.ID, SharedScope)[tbapi.KeyFwVersion].Value.Str == "p2" }, 2*time.Second, 10*time.Millisecond)
-	time.Sleep(50 * time.Millisecond)
-	require.Equal(t, "p2", s.Attributes(d.ID, SharedScope)[tbapi.KeyFwVersion].Value.Str, "the profile change did not touch it")
+	// Queuing would have set the target at once.
+	require.Equal(t, "p2", s.Latest(d.ID)[tbapi.KeyTargetFwVersion].Value.Str, "the profile change did not touch it")
+	require.Equal(t, "INITIATED", s.Latest(d.ID)[tbapi.KeyFwState].Value.Str)
 	require.Error(t, s.DeletePackage(p2.ID), "refused while assigned")
 
 	c := connectTCP(t, s, "prec", d.Credentials.Token, "")
@@ -135,30 +137,43 @@ func TestAssignmentPrecedence(t *testing.T) {
 	require.ErrorContains(t, err, "Wrong otaPackage file!")
 }
 
+// The queue releases a pack of 2 at once, then 2 per interval. The server
+// runs on the real clock inside a synctest bubble, so the times are exact
+// (this test failed about 3 runs in 40 when the OTA worker slept a whole
+// interval whenever it found the queue empty).
 func TestOTAQueuePace(t *testing.T) {
-	s := startServer(t, Options{OTAPackSize: 2, OTAPackInterval: 200 * time.Millisecond})
-	prof, _ := s.DefaultProfile()
-	var ids []string
-	for i := 0; i < 6; i++ {
-		d, _ := s.CreateDevice(DeviceSpec{Name: "q" + strconv.Itoa(i)})
-		ids = append(ids, d.ID)
-	}
-	pkg, _ := s.AddFirmware(PackageSpec{Title: "T", Version: "q"}, firmwareBytes(100, 1), tbapi.SHA256)
-	require.NoError(t, s.AssignProfileFirmware(prof.ID, pkg.ID))
-	count := func() (q, i int) {
-		for _, id := range ids {
-			switch s.Latest(id)[tbapi.KeyFwState].Value.Str {
-			case "QUEUED":
-				q++
-			case "INITIATED":
-				i++
-			}
+	synctest.Test(t, func(t *testing.T) {
+		s, err := New(Options{OTAPackSize: 2, OTAPackInterval: 200 * time.Millisecond})
+		require.NoError(t, err)
+		defer s.Close()
+		prof, _ := s.DefaultProfile()
+		var ids []string
+		for i := 0; i < 6; i++ {
+			d, _ := s.CreateDevice(DeviceSpec{Name: "q" + strconv.Itoa(i)})
+			ids = append(ids, d.ID)
 		}
-		return
-	}
-	time.Sleep(50 * time.Millisecond)
-	q, i := count()
-	require.Equal(t, 2, i, "one pack of 2 at first")
-	require.Equal(t, 4, q)
-	require.Eventually(t, func() bool { _, i := count(); return i == 6 }, 3*time.Second, 20*time.Millisecond)
+		pkg, _ := s.AddFirmware(PackageSpec{Title: "T", Version: "q"}, firmwareBytes(100, 1), tbapi.SHA256)
+		require.NoError(t, s.AssignProfileFirmware(prof.ID, pkg.ID))
+		count := func() (q, i int) {
+			for _, id := range ids {
+				switch s.Latest(id)[tbapi.KeyFwState].Value.Str {
+				case "QUEUED":
+					q++
+				case "INITIATED":
+					i++
+				}
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+		q, i := count()
+		require.Equal(t, 2, i, "one pack of 2 at first")
+		require.Equal(t, 4, q)
+		time.Sleep(200 * time.Millisecond)
+		_, i = count()
+		require.Equal(t, 4, i, "the second pack an interval later")
+		time.Sleep(200 * time.Millisecond)
+		_, i = count()
+		require.Equal(t, 6, i)
+	})
 }

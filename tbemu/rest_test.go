@@ -13,6 +13,11 @@ import (
 	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
+type entityID struct {
+	EntityType string `json:"entityType"`
+	ID         string `json:"id"`
+}
+
 // restClient talks to the emulator the way a ThingsBoard REST client does.
 type restClient struct {
 	t     *testing.T

@@ -10,11 +10,14 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/tbsim/tbsim/tbemu/core"
+	"github.com/tbsim/tbsim/tbemu/mochihook"
+	"github.com/tbsim/tbsim/tbemu/rest"
 )
 
 // Options configure a Server. The zero value is a usable in-memory emulator
@@ -53,6 +56,12 @@ type Options struct {
 	// MaxWritesPending bounds each client's outbound queue in mochi
 	// (default 64; mochi's 8192 preallocates 64 KiB per client).
 	MaxWritesPending int
+
+	// Clock and Rand are the core's time and random source (nil: the wall
+	// clock and crypto/rand). A manual clock (emutest.Clock) makes the
+	// device API's timers exact in tests; mochi's own stay on the wall clock.
+	Clock core.Clock
+	Rand  core.Rand
 
 	Logger *slog.Logger // nil: discard
 	// BrokerLogLevel is mochi's own log level (default: errors only).
@@ -96,15 +105,18 @@ func (o *Options) ensureDefaults() {
 }
 
 // MaxPacketSize is ThingsBoard's NETTY_MAX_PAYLOAD_SIZE.
-const MaxPacketSize = 65536
+const MaxPacketSize = core.MaxPacketSize
 
-// Server is the emulator.
+// Server is the emulator: the device-API core behind mochi-mqtt (the
+// mochihook adapter) on an in-memory listener and optional TCP/TLS ones, and
+// behind the REST adapter. The core's Go API (CreateDevice, AddFirmware,
+// AssignProfileFirmware, SendRPC, Stats, ...) is promoted from the embedded
+// *core.Core.
 type Server struct {
+	*core.Core
 	opts  Options
 	log   *slog.Logger
 	mqtt  *mqtt.Server
-	store *store
-	hook  *hook
 	mem   *memListener
 	memL  *listeners.Net
 	tcp   *listeners.TCP
@@ -112,59 +124,37 @@ type Server struct {
 	http  *http.Server
 	httpL net.Listener
 
-	connsMu  sync.Mutex
-	conns    map[*mqtt.Client]*conn
-	byDevice map[string]map[*conn]bool
-
-	otaQueue  chan string
-	rpcMu     sync.Mutex
-	rpcNext   map[string]int
-	rpcWait   map[string]chan []byte // deviceID "/" id -> answer
-	sessions  sessionTokens
-	stats     counters
 	closeOnce sync.Once
+	closeErr  error
 	done      chan struct{}
-	wg        sync.WaitGroup
-}
-
-// counters are emulator-wide event counts.
-type counters struct {
-	connects, refused, provisioned, provisionFailed, telemetryMsgs, chunkBytes atomic.Int64
-	rateLimited, parseErrors                                                   atomic.Int64
 }
 
 // New creates the emulator, opens its state and binds its listeners.
 func New(opts Options) (*Server, error) {
 	opts.ensureDefaults()
-	st, err := newStore(opts.StatePath, opts.TelemetryHistory)
+	c, err := core.New(core.Options{
+		StatePath: opts.StatePath, ProvisionKey: opts.ProvisionKey, ProvisionSecret: opts.ProvisionSecret,
+		ProvisionCloseAfter: opts.ProvisionCloseAfter, OTAPackSize: opts.OTAPackSize, OTAPackInterval: opts.OTAPackInterval,
+		ClientRPCTimeout: opts.ClientRPCTimeout, InactivityTimeout: opts.InactivityTimeout,
+		TelemetryHistory: opts.TelemetryHistory, Clock: opts.Clock, Rand: opts.Rand, Logger: opts.Logger,
+	})
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{
-		opts: opts, log: opts.Logger, store: st,
-		conns: map[*mqtt.Client]*conn{}, byDevice: map[string]map[*conn]bool{},
-		otaQueue: make(chan string, 1<<16), rpcNext: map[string]int{}, rpcWait: map[string]chan []byte{},
-		sessions: sessionTokens{m: map[string]time.Time{}}, done: make(chan struct{}),
-	}
-	if err := s.ensureDefaultProfile(); err != nil {
-		st.close()
-		return nil, err
-	}
+	s := &Server{Core: c, opts: opts, log: opts.Logger, done: make(chan struct{})}
 	if err := s.listen(); err != nil {
-		s.mqtt.Close()
-		st.close()
+		if s.mqtt != nil {
+			s.mqtt.Close()
+		}
+		c.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
 func (s *Server) listen() error {
-	caps := mqtt.NewDefaultServerCapabilities()
-	caps.MaximumQos = 1
-	caps.MaximumPacketSize = MaxPacketSize
+	caps := mochihook.Capabilities()
 	caps.MaximumClientWritesPending = int32(s.opts.MaxWritesPending)
-	caps.RetainAvailable = 0
-	caps.MaximumSessionExpiryInterval = 0
 	s.mqtt = mqtt.New(&mqtt.Options{
 		Capabilities: caps,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: s.opts.BrokerLogLevel})),
@@ -175,8 +165,7 @@ func (s *Server) listen() error {
 	if s.opts.BrokerLogLevel < slog.LevelError {
 		s.mqtt.Log = s.log.With("component", "mochi")
 	}
-	s.hook = &hook{s: s}
-	if err := s.mqtt.AddHook(s.hook, nil); err != nil {
+	if err := s.mqtt.AddHook(new(mochihook.Hook), &mochihook.Options{Core: s.Core}); err != nil {
 		return err
 	}
 	s.mem = newMemListener()
@@ -205,7 +194,8 @@ func (s *Server) listen() error {
 			return fmt.Errorf("http listener: %w", err)
 		}
 		s.httpL = l
-		s.http = &http.Server{Handler: s.restHandler(), ReadHeaderTimeout: 10 * time.Second}
+		h := rest.NewHandler(s.Core, rest.Options{User: s.opts.TenantUser, Password: s.opts.TenantPassword})
+		s.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	}
 	return nil
 }
@@ -246,9 +236,6 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.http != nil {
 		go s.http.Serve(s.httpL)
 	}
-	s.wg.Add(2)
-	go s.otaWorker()
-	go s.flusher()
 	s.log.Info("emulator up", "mqtt", s.MQTTAddr(), "http", s.HTTPAddr(), "state", s.opts.StatePath)
 	select {
 	case <-ctx.Done():
@@ -257,9 +244,9 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Close()
 }
 
-// Close stops listeners, disconnects every client and flushes state.
+// Close stops listeners, disconnects every client, stops the core's
+// scheduled work and flushes state.
 func (s *Server) Close() error {
-	var err error
 	s.closeOnce.Do(func() {
 		close(s.done)
 		if s.http != nil {
@@ -267,10 +254,9 @@ func (s *Server) Close() error {
 		}
 		s.drainClients(5 * time.Second)
 		s.mqtt.Close()
-		s.wg.Wait()
-		err = s.store.close()
+		s.closeErr = s.Core.Close()
 	})
-	return err
+	return s.closeErr
 }
 
 // drainClients works around a deadlock in mochi v2.7.9's Server.Close:
@@ -298,71 +284,3 @@ func (s *Server) drainClients(timeout time.Duration) {
 }
 
 var errServerClosing = errors.New("server closing")
-
-// flusher writes batched state once a second and closes idle sessions.
-func (s *Server) flusher() {
-	defer s.wg.Done()
-	t := time.NewTicker(min(time.Second, s.opts.InactivityTimeout/4))
-	defer t.Stop()
-	lastFlush := time.Now()
-	for {
-		select {
-		case <-s.done:
-			return
-		case now := <-t.C:
-			s.reapInactive(now)
-			if now.Sub(lastFlush) < time.Second {
-				continue
-			}
-			lastFlush = now
-			if err := s.store.flushDirty(); err != nil {
-				s.log.Error("flush state", "error", err)
-			}
-		}
-	}
-}
-
-// memListener is a net.Listener whose Dial hands one end of a net.Pipe to
-// Accept, for mochi's listeners.NewNet.
-type memListener struct {
-	ch     chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-func newMemListener() *memListener {
-	return &memListener{ch: make(chan net.Conn), closed: make(chan struct{})}
-}
-
-func (l *memListener) dial(ctx context.Context) (net.Conn, error) {
-	client, server := net.Pipe()
-	select {
-	case l.ch <- server:
-		return client, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-func (l *memListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.ch:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *memListener) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return nil
-}
-
-func (l *memListener) Addr() net.Addr { return memAddr{} }
-
-type memAddr struct{}
-
-func (memAddr) Network() string { return "mem" }
-func (memAddr) String() string  { return "mem" }

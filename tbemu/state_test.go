@@ -51,7 +51,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, d, d2)
 	require.Len(t, s2.Profiles(), 2, "default + p, no second default")
-	got, ok := s2.packageData(pkg.ID)
+	got, ok := s2.PackageData(pkg.ID)
 	require.True(t, ok)
 	require.Equal(t, data, got)
 	require.Equal(t, "12.5", s2.Latest(d.ID)["temperature"].Value.Str)
@@ -94,9 +94,9 @@ func TestKillDuringWrites(t *testing.T) {
 	devs := s.Devices()
 	require.NotEmpty(t, devs)
 	for _, d := range devs {
-		id, ok := s.authenticate("", d.Credentials.Token, "")
-		require.True(t, ok, "device %s has no working token", d.Name)
-		require.Equal(t, d.ID, id)
+		sess, code := s.Connect(discardConn{}, "", d.Credentials.Token, "")
+		require.Equal(t, byte(0), code, "device %s has no working token", d.Name)
+		require.Equal(t, d.ID, sess.DeviceID())
 	}
 	t.Logf("%d devices survived the kill", len(devs))
 }
@@ -113,7 +113,9 @@ func killChild(path string) {
 		if err != nil {
 			os.Exit(4)
 		}
-		s.telemetry(d.ID, []byte(`{"i":`+strconv.Itoa(i)+`,"blob":"`+string(make([]byte, 0))+`"}`))
+		sess, _ := s.Connect(discardConn{}, "", d.Credentials.Token, "")
+		s.Publish(sess, tbapi.TopicTelemetry, []byte(`{"i":`+strconv.Itoa(i)+`}`), 1)
+		s.Disconnect(sess)
 		s.SetSharedAttributes(d.ID, []tbapi.Member{{Key: "n", Value: tbapi.Value{Kind: tbapi.Number, Str: strconv.Itoa(i)}}})
 	}
 }

@@ -15,12 +15,37 @@ import (
 	"github.com/tbsim/tbsim/sim"
 )
 
-func openNVS(stateDir string) (*device.BoltNVS, error) {
-	path := filepath.Join(stateDir, "nvs.db")
+// openNVS opens a state dir's NVS file: read-only for listings (it may be
+// a read-only copy, or in use by a run), read-write under the dir's lock.
+func openNVS(stateDir string, write bool) (*device.BoltNVS, func(), error) {
+	path := filepath.Join(stateDir, sim.NVSFile)
 	if _, err := os.Stat(path); err != nil {
-		return nil, usageErr("no fleet state in %s (run tbsim run first, or pass --state-dir)", stateDir)
+		return nil, nil, usageErr("no fleet state in %s (run tbsim run first, or pass --state-dir)", stateDir)
 	}
-	return device.OpenBoltNVS(path)
+	if !write {
+		if err := sim.CheckBolt(path); err != nil {
+			return nil, nil, err
+		}
+		nvs, err := device.OpenBoltNVSReadOnly(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		return nvs, func() { nvs.Close() }, nil
+	}
+	unlock, err := sim.LockStateDir(stateDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := sim.CheckBolt(path); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	nvs, err := device.OpenBoltNVS(path)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return nvs, func() { nvs.Close(); unlock() }, nil
 }
 
 func newDevicesCmd(e *env) *cobra.Command {
@@ -31,11 +56,11 @@ func newDevicesCmd(e *env) *cobra.Command {
 		Short: "List the devices in the state directory",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			nvs, err := openNVS(stateDir)
+			nvs, done, err := openNVS(stateDir, false)
 			if err != nil {
 				return err
 			}
-			defer nvs.Close()
+			defer done()
 			names, err := nvs.Devices()
 			if err != nil {
 				return err
@@ -91,11 +116,11 @@ func newNVSCmd(e *env) *cobra.Command {
 			if (dev == "") == !all {
 				return usageErr("nvs clear needs exactly one of --device MAC or --all")
 			}
-			nvs, err := openNVS(stateDir)
+			nvs, done, err := openNVS(stateDir, true)
 			if err != nil {
 				return err
 			}
-			defer nvs.Close()
+			defer done()
 			names := []string{}
 			if all {
 				if names, err = nvs.Devices(); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tbsim/tbsim/device"
 	"github.com/tbsim/tbsim/espidf/nvs"
+	"github.com/tbsim/tbsim/sim"
 )
 
 // nvsPartitionSize is Arduino's nvs partition (default.csv, default_8MB.csv).
@@ -60,11 +61,11 @@ func newDevicesExportCmd(e *env) *cobra.Command {
 			if err != nil || size%nvs.PageSize != 0 || size < 3*nvs.PageSize {
 				return usageErr("--size %q: want a multiple of 4096, at least 0x3000", o.size)
 			}
-			db, err := openNVS(o.stateDir)
+			db, done, err := openNVS(o.stateDir, false)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
+			defer done()
 			n, err := exportNVS(db.DB(), mac.String(), o.file, int(size))
 			if err != nil {
 				return err
@@ -97,7 +98,12 @@ func newDevicesImportCmd(e *env) *cobra.Command {
 			if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
 				return err
 			}
-			db, err := device.OpenBoltNVS(filepath.Join(o.stateDir, "nvs.db"))
+			unlock, err := sim.LockStateDir(o.stateDir) // no run may use the fleet meanwhile
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			db, err := device.OpenBoltNVS(filepath.Join(o.stateDir, sim.NVSFile))
 			if err != nil {
 				return err
 			}

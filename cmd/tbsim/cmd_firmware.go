@@ -3,10 +3,12 @@ package main
 import (
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tbsim/tbsim/device"
 	"github.com/tbsim/tbsim/device/espimage"
 )
 
@@ -29,6 +31,9 @@ tests and rollouts. Devices accept it as a real image of that chip.`,
 			}
 			if out == "" {
 				return usageErr("firmware build needs -o FILE")
+			}
+			if size < espimage.MinSize || size > device.SlotSize {
+				return usageErr("--size %d: want %d to %d bytes (the largest OTA slot of the board's partition table)", size, espimage.MinSize, device.SlotSize)
 			}
 			img, err := espimage.Build(espimage.BuildOptions{Chip: c, Title: title, Version: version, Size: size})
 			if err != nil {
@@ -59,9 +64,9 @@ tests and rollouts. Devices accept it as a real image of that chip.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := os.ReadFile(args[0])
+			data, err := readImageFile(args[0])
 			if err != nil {
-				return usageErr("%v", err)
+				return err
 			}
 			c := espimage.AnyChip
 			if want != "" {
@@ -94,4 +99,35 @@ tests and rollouts. Devices accept it as a real image of that chip.`,
 	inspect.Flags().StringVar(&want, "chip", "", "require this chip (e.g. esp32s3)")
 	cmd.AddCommand(build, inspect)
 	return cmd
+}
+
+// maxImageFile bounds what inspect reads: the largest flash an ESP32 has.
+const maxImageFile = 16 << 20
+
+// readImageFile reads a regular file of at most 16 MiB (not a device such
+// as /dev/zero, which never ends).
+func readImageFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, usageErr("%s is not a regular file", path)
+	}
+	if st.Size() > maxImageFile {
+		return nil, usageErr("%s: %d bytes, more than an ESP32's 16 MiB of flash", path, st.Size())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxImageFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxImageFile {
+		return nil, usageErr("%s grew past 16 MiB while reading", path)
+	}
+	return data, nil
 }

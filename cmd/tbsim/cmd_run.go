@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +24,7 @@ import (
 	"github.com/tbsim/tbsim/firmware"
 	"github.com/tbsim/tbsim/firmware/tbapi"
 	"github.com/tbsim/tbsim/internal/report"
+	"github.com/tbsim/tbsim/internal/verdict"
 	"github.com/tbsim/tbsim/sim"
 	"github.com/tbsim/tbsim/tbemu"
 )
@@ -52,6 +55,11 @@ type runOptions struct {
 	jsonFile          string
 	console           string
 	wifiConnect       string
+	thresholds        []string
+	abortOnFail       bool
+	resetState        bool
+	writeAhead        bool
+	maxInFlight       int
 }
 
 func (o *runOptions) addFlags(cmd *cobra.Command) {
@@ -63,6 +71,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.Uint64Var(&o.seed, "seed", 1, "fleet seed: identities, Wi-Fi values, jitter")
 	f.StringVar(&o.shard, "shard", "", "run slice i of n of the fleet's identities (i/n, 0-based)")
 	f.StringVar(&o.stateDir, "state-dir", "tbsim-state", "fleet state (NVS, flash); a second run reconnects with stored tokens")
+	f.BoolVar(&o.resetState, "reset-state", false, "delete the state dir's files first: every device starts over and provisions again")
 	f.StringVar(&o.server, "server", "", "ThingsBoard MQTT address, mqtt://host:1883 or mqtts://host:8883 (default: embedded server)")
 	f.StringVar(&o.provisionKey, "provision-key", "", "device profile provision key (embedded: automatic)")
 	f.StringVar(&o.provisionSecret, "provision-secret", "", "device profile provision secret (embedded: automatic)")
@@ -83,6 +92,10 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.jsonFile, "json", "", "write the summary as JSON to this file")
 	f.StringVar(&o.console, "console", "", "stream this device's serial log (its MAC) to stderr")
 	f.StringVar(&o.wifiConnect, "wifi-connect", "1s-5s", "Wi-Fi connect time range, min-max")
+	f.BoolVar(&o.writeAhead, "write-ahead-token", false, "firmware option: choose the access token and keep it in NVS before provisioning, so a lost answer does not strand the device")
+	f.StringArrayVar(&o.thresholds, "threshold", nil, "pass/fail criterion METRIC OP VALUE, e.g. 'provision.p95<2s', 'errors==0', 'online>=99%' (repeatable; exit 3 when one fails)")
+	f.BoolVar(&o.abortOnFail, "abort-on-fail", false, "stop the run as soon as a threshold fails that can no longer recover (such as errors==0)")
+	f.IntVar(&o.maxInFlight, "max-inflight", 0, "connection handshakes in flight: 0 adapts the limit to tbsim's own load, N fixes it, -1 removes it")
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -110,10 +123,28 @@ in-memory connections; with --server it load-tests a real ThingsBoard.`,
 	return cmd
 }
 
+// parseThresholds reads every --threshold.
+func parseThresholds(flags []string) ([]verdict.Threshold, error) {
+	var ts []verdict.Threshold
+	var errs []error
+	for _, s := range flags {
+		t, err := verdict.Parse(s)
+		if err != nil {
+			errs = append(errs, usageErr("--threshold %v", err))
+			continue
+		}
+		ts = append(ts, t)
+	}
+	return ts, errors.Join(errs...)
+}
+
+// maxDevices bounds --devices: beyond it the fleet's own memory is the limit.
+const maxDevices = 10_000_000
+
 func parseRamp(s string) (float64, error) {
 	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "/s"), 64)
-	if err != nil || v <= 0 {
-		return 0, usageErr("--ramp %q: want a positive rate such as 200/s", s)
+	if err != nil || v <= 0 || v > 1e6 {
+		return 0, usageErr("--ramp %q: want a positive rate up to 1000000/s, such as 200/s", s)
 	}
 	return v, nil
 }
@@ -122,8 +153,8 @@ func parseRange(flag, s string) (time.Duration, time.Duration, error) {
 	a, b, ok := strings.Cut(s, "-")
 	lo, err1 := time.ParseDuration(a)
 	hi, err2 := time.ParseDuration(b)
-	if !ok || err1 != nil || err2 != nil || lo < 0 || hi < lo {
-		return 0, 0, usageErr("--%s %q: want min-max durations such as 1s-5s", flag, s)
+	if !ok || err1 != nil || err2 != nil || lo < 0 || hi < lo || hi > time.Minute {
+		return 0, 0, usageErr("--%s %q: want min-max durations up to 1m, such as 1s-5s", flag, s)
 	}
 	return lo, hi, nil
 }
@@ -131,8 +162,24 @@ func parseRange(flag, s string) (time.Duration, time.Duration, error) {
 // build turns the flags into fleet options, checking every flag.
 func (o *runOptions) build() (sim.Options, error) {
 	var errs []error
-	if o.devices <= 0 {
-		errs = append(errs, usageErr("--devices %d: want a positive number", o.devices))
+	if o.devices <= 0 || o.devices > maxDevices {
+		errs = append(errs, usageErr("--devices %d: want a positive number up to %d", o.devices, maxDevices))
+	}
+	inRange := func(flag string, d, lo, hi time.Duration) {
+		if d < lo || d > hi {
+			errs = append(errs, usageErr("--%s %s: want %s to %s", flag, d, lo, hi))
+		}
+	}
+	inRange("telemetry-interval", o.telemetryInterval, 100*time.Millisecond, 24*time.Hour)
+	inRange("ota-after", o.otaAfter, 0, 24*time.Hour)
+	if o.duration < 0 {
+		errs = append(errs, usageErr("--duration %s: want a positive duration, or 0 to run until Ctrl-C", o.duration))
+	}
+	if o.maxInFlight < -1 {
+		errs = append(errs, usageErr("--max-inflight %d: want 0 (adaptive), a positive limit, or -1 (none)", o.maxInFlight))
+	}
+	if _, err := parseThresholds(o.thresholds); err != nil {
+		errs = append(errs, err)
 	}
 	ramp, err := parseRamp(o.ramp)
 	errs = append(errs, err)
@@ -140,6 +187,8 @@ func (o *runOptions) build() (sim.Options, error) {
 	if o.shard != "" {
 		if shard, err = sim.ParseShard(o.shard); err != nil {
 			errs = append(errs, usageErr("--shard: %v", err))
+		} else if lo, hi := shard.Range(o.devices); o.devices > 0 && lo == hi {
+			errs = append(errs, usageErr("--shard %s of a %d-device fleet has no devices: use at most %d shards", o.shard, o.devices, o.devices))
 		}
 	}
 	lo, hi, err := parseRange("wifi-connect", o.wifiConnect)
@@ -156,6 +205,7 @@ func (o *runOptions) build() (sim.Options, error) {
 	fw := firmware.Defaults()
 	fw.Title, fw.Version, fw.TelemetryInterval = o.fwTitle, o.fwVersion, o.telemetryInterval
 	fw.ProvisionKey, fw.ProvisionSecret = o.provisionKey, o.provisionSecret
+	fw.WriteAheadToken = o.writeAhead
 	if err := fw.Validate(); err != nil {
 		errs = append(errs, &exitError{ExitUsage, err})
 	}
@@ -164,7 +214,7 @@ func (o *runOptions) build() (sim.Options, error) {
 	}
 	return sim.Options{
 		Devices: o.devices, Seed: o.seed, Shard: shard, Ramp: ramp, Firmware: fw,
-		WiFi: device.WiFiConfig{ConnectMin: lo, ConnectMax: hi}, StateDir: o.stateDir,
+		WiFi: device.WiFiConfig{ConnectMin: lo, ConnectMax: hi}, StateDir: o.stateDir, MaxInFlight: o.maxInFlight,
 	}, nil
 }
 
@@ -173,7 +223,50 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 	if err != nil {
 		return err
 	}
+	thresholds, _ := parseThresholds(o.thresholds) // checked by build
+	if o.jsonFile != "" {
+		// Checked before the run, not after: an hour's run must not end in
+		// "cannot write the report".
+		if err := checkWritable(o.jsonFile); err != nil {
+			return &exitError{ExitUsage, fmt.Errorf("--json: %w", err)}
+		}
+	}
+	var consoleName string
+	if o.console != "" {
+		mac, err := device.ParseMAC(o.console)
+		if err != nil {
+			return &exitError{ExitUsage, fmt.Errorf("--console: %w", err)}
+		}
+		consoleName = mac.String()
+	}
+
+	if o.stateDir != "" {
+		unlock, err := sim.LockStateDir(o.stateDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		if o.resetState {
+			if err := sim.ResetState(o.stateDir); err != nil {
+				return err
+			}
+		}
+		if err := sim.CheckState(o.stateDir); err != nil {
+			return err
+		}
+	}
+
+	// The live view owns stderr on a terminal: log records and serial lines
+	// are printed above its block.
+	var view *termView
+	stderr := e.stderr
+	if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		view = newTermView(f, terminalWidth(f))
+		stderr = view
+		e.log = slog.New(slog.NewTextHandler(view, &slog.HandlerOptions{Level: e.logLevel}))
+	}
 	opts.Logger = e.log
+
 	var emu *tbemu.Server
 	serverName := o.server
 	if o.server == "" {
@@ -204,33 +297,41 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 			return &exitError{ExitUsage, err}
 		}
 	}
+	closeEmu := func() error {
+		if emu == nil {
+			return nil
+		}
+		return emu.Close()
+	}
 	var otaData []byte
 	if o.otaFile != "" {
 		if otaData, err = os.ReadFile(o.otaFile); err != nil {
-			return &exitError{ExitUsage, fmt.Errorf("--ota: %w", err)}
+			return errors.Join(&exitError{ExitUsage, fmt.Errorf("--ota: %w", err)}, closeEmu())
 		}
 		if _, err := espimage.Parse(otaData, espimage.ESP32S3); err != nil {
 			e.log.Warn("the --ota file is not a valid ESP32-S3 image: devices will reject it", "error", err)
 		}
 	}
-	if o.console != "" {
-		mac, err := device.ParseMAC(o.console)
-		if err != nil {
-			return &exitError{ExitUsage, fmt.Errorf("--console: %w", err)}
-		}
-		name := mac.String()
+	if consoleName != "" {
 		var mu sync.Mutex
 		opts.OnLine = func(dev string, l device.Line) {
-			if dev == name {
+			if dev == consoleName {
 				mu.Lock()
-				fmt.Fprintf(e.stderr, "%s [%s] %s\n", l.Time.Format("15:04:05.000"), dev, l.Text)
+				fmt.Fprintf(stderr, "%s [%s] %s\n", l.Time.Format("15:04:05.000"), dev, l.Text)
 				mu.Unlock()
 			}
 		}
 	}
-	fleet, err := sim.New(opts)
+	fleet, err := sim.NewContext(ctx, opts) // Ctrl-C while a large fleet is built stops it
 	if err != nil {
-		return err
+		return errors.Join(err, closeEmu())
+	}
+	if consoleName != "" {
+		if _, ok := fleet.Board(consoleName); !ok {
+			fleet.Close()
+			return errors.Join(usageErr("--console %s: no such device in this fleet%s (tbsim devices ls lists the names; --seed and --devices decide them)",
+				consoleName, shardNote(o.shard)), closeEmu())
+		}
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -249,7 +350,9 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 	if o.metrics != "" {
 		srv, err := serveMetrics(o.metrics, fleet)
 		if err != nil {
-			return &exitError{ExitUsage, err}
+			fleet.Close()
+			stopEmu()
+			return errors.Join(&exitError{ExitUsage, err}, <-emuDone)
 		}
 		defer srv.Close()
 	}
@@ -263,14 +366,48 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 			case <-time.After(o.otaAfter):
 			}
 			if err := rollOut(emu, o, otaData); err != nil {
-				fmt.Fprintln(e.stderr, "tbsim: OTA rollout:", err)
+				e.log.Error("OTA rollout failed", "error", err)
 			}
 		}()
 	}
+	extra := func() verdict.Extra {
+		x := verdict.Extra{Target: o.otaVersion}
+		if emu != nil {
+			st := emu.Stats()
+			x.ServerTelemetry, x.ServerRateLimited = &st.TelemetryMsgs, &st.RateLimited
+		}
+		return x
+	}
+	var aborted atomic.Pointer[string]
+	if o.abortOnFail && len(thresholds) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-runCtx.Done():
+					return
+				case <-t.C:
+				}
+				v := verdict.FromSnapshot(fleet.Snapshot(), extra())
+				for _, th := range thresholds {
+					if th.Final(v) {
+						why := fmt.Sprintf("aborted: threshold %q failed (measured %s) and can no longer recover", th.Text, th.Format(th.Measure(v)))
+						aborted.Store(&why)
+						cancel()
+						return
+					}
+				}
+			}
+		}()
+	}
+	progress := report.Progress{Duration: o.duration, Ramp: opts.Ramp}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		liveView(runCtx, e.stderr, fleet)
+		liveView(runCtx, e.stderr, view, fleet, progress)
 	}()
 
 	err = fleet.Run(runCtx)
@@ -283,16 +420,72 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 				sum.OTA[p.Title+" "+p.Version] = states
 			}
 		}
+	}
+	values := verdict.FromSnapshot(sum.Snap, extra())
+	if emu != nil {
 		stopEmu()
 		err = errors.Join(err, <-emuDone)
 	}
+	sum.Thresholds, _ = verdict.CheckAll(thresholds, values)
+	sum.ExitCode, sum.Reason = judge(sum, aborted.Load(), err)
 	report.WriteText(e.stdout, sum)
 	if o.jsonFile != "" {
 		if werr := writeJSONFile(o.jsonFile, sum); werr != nil {
 			err = errors.Join(err, werr)
 		}
 	}
-	return err
+	switch {
+	case err != nil:
+		return err
+	case sum.ExitCode != ExitOK:
+		return &exitError{sum.ExitCode, errors.New(sum.Reason)}
+	}
+	return nil
+}
+
+// judge decides the run's exit code, in this order: a runtime error (1); no
+// device ever online while failures were counted, i.e. the server was
+// unreachable or refused everyone for the whole run (1); a failed threshold
+// (3); otherwise 0.
+func judge(s report.Summary, aborted *string, err error) (int, string) {
+	sn := s.Snap
+	failed := 0
+	for _, r := range s.Thresholds {
+		if !r.Passed {
+			failed++
+		}
+	}
+	switch {
+	case err != nil:
+		return ExitRuntime, "runtime error: " + err.Error()
+	case !sn.EverOnline && sn.ErrorTotal > 0:
+		top := sn.Errors[0]
+		return ExitRuntime, fmt.Sprintf("no device ever came online in %s: %d of %d started devices failed; top cause: %d × %s (e.g. %s)",
+			s.Duration.Round(time.Second), sn.Started, sn.Devices, top.Count, top.Text, top.Example)
+	case aborted != nil:
+		return ExitExpected, *aborted
+	case failed > 0:
+		return ExitExpected, fmt.Sprintf("%d of %d thresholds failed", failed, len(s.Thresholds))
+	case len(s.Thresholds) > 0:
+		return ExitOK, fmt.Sprintf("all %d thresholds passed", len(s.Thresholds))
+	}
+	return ExitOK, ""
+}
+
+func shardNote(shard string) string {
+	if shard == "" {
+		return ""
+	}
+	return " or not in shard " + shard
+}
+
+// checkWritable makes sure path can be written, creating it if needed.
+func checkWritable(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func rollOut(emu *tbemu.Server, o *runOptions, data []byte) error {
@@ -327,7 +520,7 @@ func serveMetrics(addr string, fleet *sim.Fleet) (*http.Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		report.WritePrometheus(w, fleet.Snapshot())
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -335,46 +528,32 @@ func serveMetrics(addr string, fleet *sim.Fleet) (*http.Server, error) {
 	return srv, nil
 }
 
-// liveView refreshes a compact block on a terminal, or prints one line every
-// few seconds otherwise: never one line per device or per event.
-func liveView(ctx context.Context, w io.Writer, fleet *sim.Fleet) {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		tty = term.IsTerminal(int(f.Fd()))
-	}
+// liveView refreshes the block on a terminal every second, or prints one
+// line every 5 s otherwise: never one line per device or per event.
+func liveView(ctx context.Context, w io.Writer, view *termView, fleet *sim.Fleet, p report.Progress) {
 	every := 5 * time.Second
-	if tty {
+	if view != nil {
 		every = time.Second
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
-	var lastAcks int64
-	lastAt := time.Now()
-	drawn := 0
+	prev := fleet.Snapshot()
 	for {
 		select {
 		case <-ctx.Done():
-			if tty && drawn > 0 {
-				fmt.Fprintf(w, "\x1b[%dA\x1b[J", drawn)
+			if view != nil {
+				view.Close()
 			}
 			return
-		case now := <-t.C:
+		case <-t.C:
 			s := fleet.Snapshot()
-			acks := s.Outcomes.Get("publish acked")
-			rate := float64(acks-lastAcks) / now.Sub(lastAt).Seconds()
-			lastAcks, lastAt = acks, now
-			if !tty {
-				fmt.Fprintln(w, report.Line(s, rate))
+			p.Rates = report.IntervalRates(prev, s)
+			prev = s
+			if view == nil {
+				fmt.Fprintln(w, report.Line(s, p))
 				continue
 			}
-			lines := report.Live(s, rate)
-			if drawn > 0 {
-				fmt.Fprintf(w, "\x1b[%dA", drawn)
-			}
-			for _, l := range lines {
-				fmt.Fprintf(w, "\x1b[2K%s\n", l)
-			}
-			drawn = len(lines)
+			view.Update(report.Live(s, p))
 		}
 	}
 }

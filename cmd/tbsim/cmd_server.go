@@ -54,6 +54,15 @@ restart keeps devices and tokens. Real devices and other tools can connect.`,
 }
 
 func runServer(ctx context.Context, e *env, o *serverOptions) error {
+	if o.otaPack < 1 || o.otaPack > 1_000_000 {
+		return usageErr("--ota-pack-size %d: want 1 to 1000000", o.otaPack)
+	}
+	if o.otaEvery < time.Millisecond || o.otaEvery > 24*time.Hour {
+		return usageErr("--ota-pack-interval %s: want 1ms to 24h", o.otaEvery)
+	}
+	if o.provisionCloseAfter < time.Second || o.provisionCloseAfter > 24*time.Hour {
+		return usageErr("--provision-close-after %s: want 1s to 24h", o.provisionCloseAfter)
+	}
 	opts := tbemu.Options{
 		MQTTAddr: o.mqtt, HTTPAddr: o.http, StatePath: o.state, ProvisionKey: o.provisionKey, ProvisionSecret: o.secret,
 		TenantUser: o.user, TenantPassword: o.password, OTAPackSize: o.otaPack, OTAPackInterval: o.otaEvery,
@@ -86,7 +95,9 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 	fmt.Fprintf(w, "  state          %s\n", o.state)
 	fmt.Fprintf(w, "Point a device at it: THINGSBOARD_SERVER = this machine's address, port %s,\n", port(srv.MQTTAddr()))
 	fmt.Fprintf(w, "  provision key %q, provision secret %q.\n", prof.ProvisionKey, prof.ProvisionSecret)
-	fmt.Fprintf(w, "Roll out firmware: tbsim ota push fw.bin --title CORE_ESP32 --version 1.1.0 --url http://%s\n", hostPort(srv.HTTPAddr()))
+	if srv.HTTPAddr() != "" {
+		fmt.Fprintf(w, "Roll out firmware: tbsim ota push fw.bin --title CORE_ESP32 --version 1.1.0 --url http://%s\n", hostPort(srv.HTTPAddr()))
+	}
 	return srv.Run(ctx)
 }
 

@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,6 +43,16 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"json":     cmdJSON,
 			"waitport": cmdWaitPort,
+			"exits":    cmdExits,
+			"truncate": cmdTruncate,
+			"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+					if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+						return
+					}
+				}
+				ts.Fatalf("%s did not appear", args[0])
+			},
 			"httpget": func(ts *testscript.TestScript, neg bool, args []string) {
 				resp, err := http.Get(args[0])
 				ts.Check(err)
@@ -57,7 +70,8 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// json FILE PATH WANT: the value at a slash-separated PATH of a JSON file equals WANT.
+// json FILE PATH WANT: the value at a slash-separated PATH (keys, or indices
+// of arrays) of a JSON file equals WANT.
 func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 3 {
 		ts.Fatalf("usage: json FILE PATH WANT")
@@ -65,12 +79,19 @@ func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
 	var v any
 	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[0])), &v))
 	for _, k := range strings.Split(args[1], "/") {
-		m, ok := v.(map[string]any)
-		if !ok {
+		switch c := v.(type) {
+		case map[string]any:
+			v = c[k]
+		case []any:
+			i, err := strconv.Atoi(k)
+			if err != nil || i < 0 || i >= len(c) {
+				v = nil
+				break
+			}
+			v = c[i]
+		default:
 			v = nil
-			break
 		}
-		v = m[k]
 	}
 	got := fmt.Sprint(v)
 	if (got == args[2]) == neg {
@@ -89,4 +110,43 @@ func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	ts.Fatalf("nothing listens on %s", args[0])
+}
+
+// exits CODE PROG ARGS...: run a program and require that exit code (0
+// included), keeping its stdout and stderr for the next stdout/stderr checks.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Logf("[stdout]\n%s\n[stderr]\n%s", ts.ReadFile("stdout"), ts.ReadFile("stderr"))
+		ts.Fatalf("%s exited %d; want %d", args[1], got, want)
+	}
+}
+
+// truncate FILE half|N: cut a file to half its size, or to N bytes.
+func cmdTruncate(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: truncate FILE half|N")
+	}
+	path := ts.MkAbs(args[0])
+	st, err := os.Stat(path)
+	ts.Check(err)
+	size := st.Size() / 2
+	if args[1] != "half" {
+		size, err = strconv.ParseInt(args[1], 10, 64)
+		ts.Check(err)
+	}
+	ts.Check(os.Truncate(path, size))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -35,6 +36,7 @@ func usageErr(format string, args ...any) error {
 type env struct {
 	stdout, stderr io.Writer
 	log            *slog.Logger
+	logLevel       slog.Level
 }
 
 // Main runs the command line and returns the exit code.
@@ -53,6 +55,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &xe) {
 		return xe.code
 	}
+	if strings.HasPrefix(err.Error(), "unknown command ") || strings.HasPrefix(err.Error(), "unknown shorthand flag") {
+		return ExitUsage // cobra's own usage errors
+	}
 	return ExitRuntime
 }
 
@@ -69,6 +74,7 @@ func newRoot(e *env) *cobra.Command {
 			if verbose {
 				level = slog.LevelDebug
 			}
+			e.logLevel = level
 			e.log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 		},
 	}

@@ -8,6 +8,11 @@ import (
 	"testing"
 )
 
+const (
+	mod   = "github.com/tbsim/tbsim"
+	mochi = "github.com/mochi-mqtt/server"
+)
+
 // deps returns every package pkg depends on (transitively).
 func deps(t *testing.T, pkg string) []string {
 	t.Helper()
@@ -25,20 +30,28 @@ func TestImportRules(t *testing.T) {
 		forbidden []string
 		why       string
 	}{
-		{"github.com/tbsim/tbsim/tbemu", []string{"github.com/tbsim/tbsim/firmware", "github.com/tbsim/tbsim/device", "github.com/tbsim/tbsim/sim", "github.com/tbsim/tbsim/internal"},
+		{mod + "/tbemu/...", []string{mod + "/firmware", mod + "/device", mod + "/sim", mod + "/internal"},
 			"tbemu is a black box that speaks MQTT and HTTP; only firmware/tbapi is shared"},
-		{"github.com/tbsim/tbsim/sim", []string{"github.com/tbsim/tbsim/tbemu", "github.com/tbsim/tbsim/cmd"}, "the fleet gets a dialer, it does not own a server"},
-		{"github.com/tbsim/tbsim/device", []string{"github.com/tbsim/tbsim/tbemu", "github.com/tbsim/tbsim/sim", "github.com/tbsim/tbsim/internal"}, "adapters do not import each other"},
-		{"github.com/tbsim/tbsim/firmware/...", []string{"github.com/tbsim/tbsim/device", "github.com/tbsim/tbsim/sim", "github.com/tbsim/tbsim/tbemu", "github.com/tbsim/tbsim/internal"}, "the firmware is the innermost layer"},
-		{"github.com/tbsim/tbsim/espidf/...", []string{"github.com/tbsim/tbsim/firmware", "github.com/tbsim/tbsim/device", "github.com/tbsim/tbsim/sim", "github.com/tbsim/tbsim/tbemu", "github.com/tbsim/tbsim/internal"}, "the ESP-IDF formats are shared by the chip and the PC: they depend on nothing else of ours"},
+		{mod + "/tbemu/core", []string{mochi, "net/http", mod + "/tbemu/mochihook", mod + "/tbemu/rest", mod + "/tbemu/direct"},
+			"the emulator's core knows no transport: mochi and net/http are its adapters"},
+		{mod + "/tbemu/mochihook", []string{mod + "/tbemu/rest", mod + "/tbemu/direct"}, "adapters do not import each other"},
+		{mod + "/tbemu/rest", []string{mochi, mod + "/tbemu/mochihook", mod + "/tbemu/direct"}, "adapters do not import each other"},
+		{mod + "/tbemu/direct", []string{mochi, "net/http", mod + "/tbemu/mochihook", mod + "/tbemu/rest"},
+			"adapters do not import each other; the simulator's adapter needs no network"},
+		{mod + "/tbemu/emutest", []string{mod + "/"}, "test helpers for the core: the standard library only"},
+		{mod + "/sim", []string{mod + "/tbemu", mod + "/cmd"}, "the fleet gets a dialer, it does not own a server"},
+		{mod + "/device", []string{mod + "/tbemu", mod + "/sim", mod + "/internal"}, "adapters do not import each other"},
+		{mod + "/firmware/...", []string{mod + "/device", mod + "/sim", mod + "/tbemu", mod + "/internal"}, "the firmware is the innermost layer"},
+		{mod + "/espidf/...", []string{mod + "/firmware", mod + "/device", mod + "/sim", mod + "/tbemu", mod + "/internal"},
+			"the ESP-IDF formats are shared by the chip and the PC: they depend on nothing else of ours"},
 	}
 	for _, r := range rules {
 		for _, d := range deps(t, r.pkg) {
-			if d == "github.com/tbsim/tbsim/firmware/tbapi" {
+			if d == mod+"/firmware/tbapi" || d == r.pkg {
 				continue
 			}
 			for _, f := range r.forbidden {
-				if d == f || strings.HasPrefix(d, f+"/") {
+				if d == f || strings.HasPrefix(d, strings.TrimSuffix(f, "/")+"/") {
 					t.Errorf("%s depends on %s: %s", r.pkg, d, r.why)
 				}
 			}

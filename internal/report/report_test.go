@@ -6,11 +6,13 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tbsim/tbsim/internal/verdict"
 	"github.com/tbsim/tbsim/sim"
 )
 
@@ -22,16 +24,27 @@ func fixture() sim.Snapshot {
 		Elapsed: 61 * time.Second, Devices: 500, Started: 500, Provisioned: 498, Online: 497,
 		ByState:  map[string]int{"online": 497, "backoff": 2, "provisioning": 1},
 		Versions: map[string]int{"1.0.0": 3, "1.1.0": 497}, OTAStates: map[string]int{"UPDATED": 497, "FAILED": 3},
-		Reprovisions: 2, Boots: 1000,
+		Reprovisions: 2, Boots: 1000, Stranded: 1, EverOnline: true,
 		Trends: map[string]sim.TrendStats{
 			"provision": {Count: 500, Avg: 12 * ms, P50: 10 * ms, P90: 20 * ms, P95: 25 * ms, P99: 40 * ms, Max: 90 * ms},
 			"publish":   {Count: 6000, Avg: 300 * time.Microsecond, P50: 200 * time.Microsecond, P90: 500 * time.Microsecond, P95: 800 * time.Microsecond, P99: 2 * ms, Max: 1500 * ms},
 			"ota":       {Count: 497, Avg: 4 * time.Second, P50: 3900 * ms, P90: 5 * time.Second, P95: 5500 * ms, P99: 6 * time.Second, Max: 6100 * ms},
 		},
-		Outcomes:    sim.Counts{{Name: "publish acked", Count: 6000}, {Name: "connect ok", Count: 1000}, {Name: "provisioned", Count: 500}, {Name: "ota updated", Count: 497}, {Name: "ota failed", Count: 3}, {Name: "connect refused: not authorized", Count: 6}},
-		Disconnects: sim.Counts{{Name: "server closed", Count: 4}, {Name: "network", Count: 1}},
-		Errors:      []sim.ErrorCause{{Cause: "OTA failed: checksum mismatch (SHA256): got aa, want bb", Count: 3, Example: "24:0A:C4:00:00:04"}},
-		OTABytes:    521_000_000, OTAWindow: 10 * time.Second,
+		Outcomes: sim.Counts{{Name: "publish acked", Count: 6000}, {Name: "telemetry acked", Count: 5000}, {Name: "connect ok", Count: 1000},
+			{Name: "provisioned", Count: 500}, {Name: "ota updated", Count: 497}, {Name: "ota failed", Count: 3}, {Name: "connect failed", Count: 6}, {Name: "reprovisioned", Count: 2}},
+		Disconnects: sim.Counts{{Name: "server_closed", Count: 4}, {Name: "network", Count: 1}},
+		Errors: []sim.ErrorCause{
+			{Cause: "refused_not_authorized", Text: sim.CauseText("refused_not_authorized"), Count: 6, Example: "24:0A:C4:00:00:08"},
+			{Cause: "ota_failed", Detail: "checksum mismatch (SHA256)", Text: "OTA failed: checksum mismatch (SHA256)", Count: 3, Example: "24:0A:C4:00:00:04"},
+			{Cause: "stranded", Text: sim.CauseText("stranded"), Count: 1, Example: "24:0A:C4:00:00:0C"},
+		},
+		ErrorTotal: 10,
+		Offline: []sim.OfflineGroup{{State: "backoff", Cause: "refused_not_authorized", Text: sim.CauseText("refused_not_authorized"), Count: 2, Examples: []string{"24:0A:C4:00:00:08", "24:0A:C4:00:00:10"}},
+			{State: "backoff", Cause: "stranded", Text: sim.CauseText("stranded"), Count: 1, Examples: []string{"24:0A:C4:00:00:0C"}}},
+		OTABytes: 521_000_000, OTAWindow: 10 * time.Second,
+		Generator: sim.GeneratorStats{Cores: 2, CPUAvg: 0.4, CPUPeak: 1.1, CPUNow: 0.3, Lag: sim.TrendStats{Count: 9000, P99: 3 * ms, Max: 40 * ms},
+			Why:       "tbsim used 0.4 of 2 cores (busiest 5 s: 1.1); deadlines fired up to 40ms late (p99 3ms): not generator-bound",
+			Admission: sim.AdmissionStats{Adaptive: true, Limit: 64, InFlight: 1, Peak: 40, Wait: sim.TrendStats{Count: 3, P99: 20 * ms, Max: 21 * ms}}},
 	}
 }
 
@@ -48,22 +61,64 @@ func golden(t *testing.T, name string, got []byte) {
 
 func TestSummaryText(t *testing.T) {
 	s := NewSummary(42, "embedded server", fixture())
-	require.InDelta(t, 98.36, s.PublishRate, 0.01)
-	require.InDelta(t, 52.1, s.OTARateMBps, 0.01, "bytes over the download window, not the whole run")
+	require.InDelta(t, 98.36, s.Rates().Publishes, 0.01)
+	require.InDelta(t, 81.97, s.Rates().Telemetry, 0.01)
+	require.InDelta(t, 52.1, s.OTARateMBps(), 0.01, "bytes over the download window, not the whole run")
 	s.OTA = map[string]map[string]int{"CORE_ESP32 1.1.0": {"UPDATED": 497, "FAILED": 3}}
+	s.Thresholds = []verdict.Result{{Threshold: "errors == 0", Measured: "10"}, {Threshold: "provision.p95 < 2s", Measured: "25ms", Passed: true}}
+	s.ExitCode, s.Reason = 3, "1 of 2 thresholds failed"
 	var b bytes.Buffer
 	WriteText(&b, s)
 	golden(t, "summary.golden", b.Bytes())
 }
 
-func TestSummaryJSONRoundTrip(t *testing.T) {
+// The JSON is what programs read: a schema, milliseconds, causes as objects.
+func TestSummaryJSON(t *testing.T) {
 	var b bytes.Buffer
-	require.NoError(t, WriteJSON(&b, NewSummary(42, "x", fixture())))
-	var back map[string]any
+	s := NewSummary(42, "x", fixture())
+	s.ExitCode, s.Reason = 3, "1 of 1 thresholds failed"
+	require.NoError(t, WriteJSON(&b, s))
+	var back struct {
+		Schema     string  `json:"schema"`
+		DurationMs float64 `json:"duration_ms"`
+		Devices    struct {
+			Provisioned        int `json:"provisioned"`
+			ProvisionedThisRun int `json:"provisioned_this_run"`
+			Stranded           int `json:"stranded"`
+		} `json:"devices"`
+		LatencyMs map[string]map[string]float64 `json:"latency_ms"`
+		Errors    struct {
+			Total  int `json:"total"`
+			Causes []struct {
+				Cause, Detail, Example string
+				Count                  int
+			} `json:"causes"`
+		} `json:"errors"`
+		NotOnline []struct{ State, Cause string } `json:"not_online"`
+		Verdict   struct {
+			ExitCode int `json:"exit_code"`
+		} `json:"verdict"`
+	}
+	dec := json.NewDecoder(&b)
+	dec.DisallowUnknownFields()
+	var raw map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(b.Bytes(), &raw))
 	require.NoError(t, json.Unmarshal(b.Bytes(), &back))
-	require.Equal(t, float64(498), back["provisioned"])
-	require.Equal(t, float64(500), back["provisionsThisRun"])
-	require.Contains(t, back, "trends")
+	require.Equal(t, Schema, back.Schema)
+	require.Equal(t, 61000.0, back.DurationMs)
+	require.Equal(t, 498, back.Devices.Provisioned)
+	require.Equal(t, 500, back.Devices.ProvisionedThisRun)
+	require.Equal(t, 1, back.Devices.Stranded)
+	require.Equal(t, 25.0, back.LatencyMs["provision"]["p95"])
+	require.Equal(t, 10, back.Errors.Total)
+	require.Equal(t, "ota_failed", back.Errors.Causes[1].Cause)
+	require.Equal(t, "checksum mismatch (SHA256)", back.Errors.Causes[1].Detail)
+	require.Equal(t, "stranded", back.NotOnline[1].Cause)
+	require.Equal(t, 3, back.Verdict.ExitCode)
+	for _, k := range []string{"schema", "seed", "server", "duration_ms", "devices", "latency_ms", "counts", "rates_per_s", "ota", "disconnects", "errors", "not_online", "generator", "thresholds", "verdict"} {
+		require.Contains(t, raw, k)
+	}
+	require.Len(t, raw, 15, "no duplicate or stray top-level fields")
 }
 
 func TestPrometheus(t *testing.T) {
@@ -73,7 +128,13 @@ func TestPrometheus(t *testing.T) {
 }
 
 func TestLiveAndLine(t *testing.T) {
-	lines := Live(fixture(), 99.5)
-	require.Contains(t, lines[0], "devices 500/500  provisioned 498  online 497  telemetry 99.5 msg/s")
-	require.Contains(t, Line(fixture(), 99.5), "online=497 msg/s=99.5 ota=[FAILED 3, UPDATED 497] errors=3")
+	p := Progress{Duration: 2 * time.Minute, Ramp: 2000, Rates: Rates{Telemetry: 99.5, Publishes: 120, Chunks: 3}}
+	lines := Live(fixture(), p)
+	require.Equal(t, "tbsim  1m1s/2m0s  devices 500/500  provisioned 498  online 497", lines[0])
+	require.Equal(t, "  rates/s: telemetry 99.5  all publishes 120.0  chunks 3.0", lines[1])
+	require.Contains(t, strings.Join(lines, "\n"), "handshakes 1 in flight / limit 64 (adaptive), 0 queued")
+	require.Contains(t, strings.Join(lines, "\n"), "errors: 10 (refused_not_authorized 6, ota_failed[checksum mismatch (SHA256)] 3, stranded 1)")
+	line := Line(fixture(), p)
+	require.Contains(t, line, "t=1m1s/2m0s devices=500/500 provisioned=498 online=497 telemetry/s=99.5 publishes/s=120.0 chunks/s=3.0")
+	require.Contains(t, line, "errors=10 (refused_not_authorized 6")
 }

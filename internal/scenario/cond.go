@@ -5,16 +5,15 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tbsim/tbsim/device"
+	"github.com/tbsim/tbsim/internal/verdict"
 )
 
 // view is what conditions and expectations look at.
 type view struct {
 	boards  []device.BoardStatus
-	metrics map[string]float64 // see metric names in expect.go
-	target  string             // version of the last rollout
+	metrics verdict.Values
 }
 
 func (v *view) count(f func(device.BoardStatus) bool) int {
@@ -40,7 +39,7 @@ var (
 	reAtLeastVer = regexp.MustCompile(`^at least (\d+(?:\.\d+)?)% (?:at|on|running) fw_version (\S+)$`)
 	reAllVer     = regexp.MustCompile(`^all (?:devices )?(?:at|on|running) fw_version (\S+)$`)
 	reFwState    = regexp.MustCompile(`^fw_state ([A-Z]+) on (at least )?(all|\d+) devices?$`)
-	reOnline     = regexp.MustCompile(`^(?:at least )?(\d+) devices? (online|connected|provisioned)$`)
+	reOnline     = regexp.MustCompile(`^(?:at least )?(\d+) devices? (online|connected|provisioned|reprovisioned|re-provisioned)$`)
 	reFwError    = regexp.MustCompile(`^fw_error "([^"]+)" on (all|\d+) devices?$`)
 )
 
@@ -49,8 +48,11 @@ func parseCondition(s string) (condition, error) {
 	t := strings.TrimSpace(s)
 	is := func(state string) func(device.BoardStatus) bool {
 		return func(b device.BoardStatus) bool {
-			if state == "provisioned" {
+			switch state {
+			case "provisioned":
 				return b.Provisioned
+			case "reprovisioned", "re-provisioned":
+				return b.Reprovisions > 0 // dropped its refused token to provision again, this boot
 			}
 			return b.State.String() == "online"
 		}
@@ -102,7 +104,7 @@ func parseCondition(s string) (condition, error) {
 		}}, nil
 	}
 	return condition{}, fmt.Errorf("unknown condition %q: want one of `all online`, `all provisioned`, "+
-		"`N devices online`, `at least P%% at fw_version V`, `all at fw_version V`, `fw_state S on N|all devices`, "+
+		"`N devices online|provisioned|reprovisioned`, `at least P%% at fw_version V`, `all at fw_version V`, `fw_state S on N|all devices`, "+
 		"`fw_error \"TEXT\" on N|all devices`", s)
 }
 
@@ -125,72 +127,4 @@ func missing(v *view, f func(device.BoardStatus) bool) []string {
 		}
 	}
 	return out
-}
-
-// expectation is "metric op value".
-type expectation struct {
-	text   string
-	metric string
-	op     string
-	value  float64
-	unit   string // "s" for durations, "%" for percentages, "" for counts
-}
-
-var reExpect = regexp.MustCompile(`^([a-z_][a-z0-9_.\-]*)\s*(<=|>=|==|!=|<|>)\s*(\S+)$`)
-
-func parseExpectation(s string) (expectation, error) {
-	m := reExpect.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
-		return expectation{}, fmt.Errorf("%q: want METRIC OP VALUE, e.g. provision.p95 < 2s or ota.success == 100%%", s)
-	}
-	e := expectation{text: s, metric: m[1], op: m[2]}
-	if !knownMetric(e.metric) {
-		return expectation{}, fmt.Errorf("%q: unknown metric %q (see the README's scenario section)", s, e.metric)
-	}
-	raw := m[3]
-	switch {
-	case strings.HasSuffix(raw, "%"):
-		v, err := strconv.ParseFloat(strings.TrimSuffix(raw, "%"), 64)
-		if err != nil {
-			return expectation{}, fmt.Errorf("%q: bad percentage %q", s, raw)
-		}
-		e.value, e.unit = v, "%"
-	default:
-		if d, err := time.ParseDuration(raw); err == nil && strings.IndexFunc(raw, isLetter) >= 0 {
-			e.value, e.unit = d.Seconds(), "s"
-		} else if v, err := strconv.ParseFloat(raw, 64); err == nil {
-			e.value = v
-		} else {
-			return expectation{}, fmt.Errorf("%q: value %q is not a number, a duration or a percentage", s, raw)
-		}
-	}
-	return e, nil
-}
-
-func isLetter(r rune) bool { return r >= 'a' && r <= 'z' || r == 'µ' }
-
-func (e expectation) eval(v float64) bool {
-	switch e.op {
-	case "<":
-		return v < e.value
-	case "<=":
-		return v <= e.value
-	case ">":
-		return v > e.value
-	case ">=":
-		return v >= e.value
-	case "==":
-		return v == e.value
-	}
-	return v != e.value
-}
-
-func (e expectation) format(v float64) string {
-	switch e.unit {
-	case "s":
-		return time.Duration(v * float64(time.Second)).Round(time.Microsecond).String()
-	case "%":
-		return strconv.FormatFloat(v, 'f', 1, 64) + "%"
-	}
-	return strconv.FormatFloat(v, 'f', -1, 64)
 }

@@ -5,12 +5,15 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tbsim/tbsim/internal/verdict"
 )
 
 // Scenario is one file.
 type Scenario struct {
 	Name        string     `yaml:"name"`
 	Description string     `yaml:"description"`
+	Mode        string     `yaml:"mode"` // virtual (default) or realtime
 	Seed        uint64     `yaml:"seed"`
 	Fleet       FleetSpec  `yaml:"fleet"`
 	Server      ServerSpec `yaml:"server"`
@@ -20,8 +23,9 @@ type Scenario struct {
 	File        string `yaml:"-"`
 	stepLines   []int
 	expectLines []int
+	keyLines    map[string]int    // "fleet.devices" -> line
 	conds       map[int]condition // by step index
-	exps        []expectation
+	exps        []verdict.Threshold
 }
 
 // FleetSpec describes the devices.
@@ -38,6 +42,7 @@ type FleetSpec struct {
 	BackoffMax        Duration `yaml:"backoff_max"`
 	Ramp              float64  `yaml:"ramp"`
 	BootTime          Duration `yaml:"boot_time"`
+	WriteAheadToken   bool     `yaml:"write_ahead_token"`
 }
 
 // FwSpec is the factory firmware.

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tbsim/tbsim/device"
@@ -23,8 +21,14 @@ import (
 
 // RunOptions adjust a run.
 type RunOptions struct {
-	Seed   *uint64 // overrides the file's seed
-	Logger *slog.Logger
+	Seed *uint64 // overrides the file's seed
+	// Mode overrides the file's mode: "virtual" (default: one goroutine on
+	// a virtual clock, replayable bit for bit) or "realtime" (goroutines,
+	// paho and mochi on the wall clock).
+	Mode string
+	// EventLog, in virtual mode, gets every event a device handles.
+	EventLog io.Writer
+	Logger   *slog.Logger
 	// Progress, if set, gets one line per step as it finishes.
 	Progress io.Writer
 }
@@ -65,57 +69,7 @@ type Result struct {
 	Steps        []StepResult  `json:"steps"`
 	Expectations []ExpResult   `json:"expectations"`
 	Replay       string        `json:"replay,omitempty"`
-}
-
-// serverBox holds the embedded emulator so it can be restarted under the fleet.
-type serverBox struct {
-	mu       sync.Mutex
-	opts     tbemu.Options
-	s        *tbemu.Server
-	cancel   context.CancelFunc
-	done     chan struct{}
-	received int64 // telemetry received by earlier instances
-}
-
-func (b *serverBox) start() error {
-	s, err := tbemu.New(b.opts)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	b.mu.Lock()
-	b.s, b.cancel, b.done = s, cancel, done
-	b.mu.Unlock()
-	return nil
-}
-
-func (b *serverBox) stop() {
-	b.mu.Lock()
-	s, cancel, done := b.s, b.cancel, b.done
-	b.s = nil
-	b.mu.Unlock()
-	if s == nil {
-		return
-	}
-	b.received += s.Stats().TelemetryMsgs
-	cancel()
-	<-done
-}
-
-func (b *serverBox) server() *tbemu.Server {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.s
-}
-
-func (b *serverBox) dial(ctx context.Context) (net.Conn, error) {
-	s := b.server()
-	if s == nil {
-		return nil, errors.New("broker down: connection refused")
-	}
-	return s.Dial(ctx)
+	Mode         string        `json:"mode"`
 }
 
 // runner is one run's state.
@@ -123,12 +77,9 @@ type runner struct {
 	sc      *Scenario
 	opts    RunOptions
 	seed    uint64
-	box     *serverBox
-	link    *sim.Link
-	fleet   *sim.Fleet
+	w       world
 	target  string
 	lastPkg string
-	start   time.Time
 }
 
 // Run runs a scenario against the embedded server (or the external one).
@@ -137,8 +88,8 @@ func Run(ctx context.Context, sc *Scenario, opts RunOptions) *Result {
 	if opts.Seed != nil {
 		r.seed = *opts.Seed
 	}
-	res := &Result{Name: sc.Name, File: sc.File, Seed: r.seed}
-	res.Replay = fmt.Sprintf("tbsim scenario run %s --seed %d", sc.File, r.seed)
+	res := &Result{Name: sc.Name, File: sc.File, Seed: r.seed, Mode: r.mode()}
+	res.Replay = fmt.Sprintf("tbsim scenario run %s --seed %d --mode %s", sc.File, r.seed, res.Mode)
 	if err := r.run(ctx, res); err != nil {
 		res.Error = err.Error()
 	}
@@ -172,6 +123,7 @@ func (r *runner) fleetOptions() sim.Options {
 		fw.ChunkRetries = *fs.ChunkRetries
 	}
 	fw.ChunkTimeout = orDur(fs.ChunkTimeout, fw.ChunkTimeout)
+	fw.WriteAheadToken = fs.WriteAheadToken
 	fw.BackoffMin = orDur(fs.BackoffMin, 500*time.Millisecond)
 	fw.BackoffMax = orDur(fs.BackoffMax, 5*time.Second)
 	lo, hi := 50*time.Millisecond, 200*time.Millisecond
@@ -196,63 +148,57 @@ func orDur(d Duration, def time.Duration) time.Duration {
 	return def
 }
 
+// mode is the world this run uses: the option, the file's, else virtual;
+// an external server is only reachable in real time.
+func (r *runner) mode() string {
+	switch {
+	case r.opts.Mode != "":
+		return r.opts.Mode
+	case r.sc.Mode != "":
+		return r.sc.Mode
+	case r.sc.Server.External != "":
+		return ModeRealtime
+	}
+	return ModeVirtual
+}
+
+// The two modes.
+const (
+	ModeVirtual  = "virtual"
+	ModeRealtime = "realtime"
+)
+
 func (r *runner) run(ctx context.Context, res *Result) error {
-	fo := r.fleetOptions()
-	dir, err := os.MkdirTemp("", "tbsim-scenario-")
+	var w world
+	var err error
+	switch r.mode() {
+	case ModeRealtime:
+		w, err = newRealtime(ctx, r)
+	case ModeVirtual:
+		if r.sc.Server.External != "" {
+			return fmt.Errorf("mode virtual cannot reach an external server (%s): use --mode realtime", r.sc.Server.External)
+		}
+		w, err = newVirtual(r)
+	default:
+		return fmt.Errorf("mode %q: want virtual or realtime", r.mode())
+	}
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	fo.StateDir = dir + "/fleet"
-	if ext := r.sc.Server.External; ext != "" {
-		fo.Firmware.ProvisionKey, fo.Firmware.ProvisionSecret = r.sc.Server.ProvisionKey, r.sc.Server.ProvisionSecret
-		if fo.Dial, err = sim.NewDialer(sim.TransportOptions{Server: ext}); err != nil {
-			return err
-		}
-	} else {
-		r.box = &serverBox{opts: tbemu.Options{
-			StatePath: dir + "/server.db", OTAPackSize: r.sc.Server.OTAPackSize,
-			OTAPackInterval: orDur(r.sc.Server.OTAPackInterval, 100*time.Millisecond), Logger: r.opts.Logger,
-		}}
-		if err := r.box.start(); err != nil {
-			return err
-		}
-		defer r.box.stop()
-		prof, _ := r.box.server().DefaultProfile()
-		if rl := r.sc.Server.RateLimit; rl > 0 {
-			prof.RateLimit = rl
-			if _, err := r.box.server().UpdateProfile(prof); err != nil {
-				return err
-			}
-		}
-		fo.Firmware.ProvisionKey, fo.Firmware.ProvisionSecret = prof.ProvisionKey, prof.ProvisionSecret
-		fo.Dial = r.box.dial
-	}
-	r.link = sim.NewLink(fo.Dial, r.seed)
-	fo.Dial = r.link.Dial
-	if r.fleet, err = sim.New(fo); err != nil {
-		return err
-	}
-	fctx, stopFleet := context.WithCancel(ctx)
-	fleetDone := make(chan error, 1)
-	r.start = time.Now()
-	go func() { fleetDone <- r.fleet.Run(fctx) }()
-	defer func() {
-		stopFleet()
-		<-fleetDone
-	}()
+	r.w = w
+	defer w.close()
 
 	failed := false
 	for i, st := range r.sc.Steps {
 		action, _ := st.kind()
-		sr := StepResult{Index: i, Line: r.sc.line(r.sc.stepLines, i), Action: action, Start: time.Since(r.start)}
+		sr := StepResult{Index: i, Line: r.sc.line(r.sc.stepLines, i), Action: action, Start: w.elapsed()}
 		if failed || ctx.Err() != nil {
 			sr.Status = "skipped"
 			res.Steps = append(res.Steps, sr)
 			continue
 		}
 		detail, devs, err := r.step(ctx, i, st)
-		sr.Duration = time.Since(r.start) - sr.Start
+		sr.Duration = w.elapsed() - sr.Start
 		sr.Detail, sr.Status = detail, "ok"
 		if err != nil {
 			sr.Status, sr.Detail, failed = "failed", err.Error(), true
@@ -265,46 +211,31 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 	}
 	v := r.view()
 	for _, e := range r.sc.exps {
-		x := v.value(e)
-		res.Expectations = append(res.Expectations, ExpResult{Expect: e.text, Measured: e.format(x), Passed: e.eval(x)})
+		c := e.Check(v.metrics)
+		res.Expectations = append(res.Expectations, ExpResult{Expect: c.Threshold, Measured: c.Measured, Passed: c.Passed})
 	}
-	res.Duration = time.Since(r.start)
+	res.Duration = w.elapsed()
 	return nil
 }
 
-func (r *runner) server() *tbemu.Server {
-	if r.box == nil {
-		return nil
-	}
-	return r.box.server()
-}
-
-func (r *runner) view() *view {
-	v := buildView(r.fleet, r.server(), r.target)
-	if r.box != nil {
-		if s := r.box.server(); s != nil {
-			v.metrics["telemetry.lost"] = max(0, v.metrics["telemetry.acked"]-float64(r.box.received+s.Stats().TelemetryMsgs))
-		}
-	}
-	return v
-}
+func (r *runner) view() *view { return buildView(r.w, r.target) }
 
 // tails returns up to n devices with the last k lines of their serial log.
 func (r *runner) tails(names []string, n, k int) []DeviceTail {
-	byName := map[string]*device.Board{}
-	for _, b := range r.fleet.Boards() {
-		byName[b.Identity().Name()] = b
+	byName := map[string]int{}
+	for i, st := range r.w.statuses() {
+		byName[st.Name] = i
 	}
 	var out []DeviceTail
 	for _, name := range names {
 		if len(out) == n {
 			break
 		}
-		b := byName[name]
-		if b == nil {
+		i, ok := byName[name]
+		if !ok {
 			continue
 		}
-		lines := b.Console()
+		lines := r.w.console(i)
 		var tail []string
 		for _, l := range lines[max(0, len(lines)-k):] {
 			tail = append(tail, l.Time.Format("15:04:05.000")+" "+l.Text)
@@ -315,53 +246,46 @@ func (r *runner) tails(names []string, n, k int) []DeviceTail {
 }
 
 func (r *runner) step(ctx context.Context, i int, st Step) (string, []string, error) {
+	w := r.w
 	switch {
 	case st.Wait != nil:
 		return r.wait(ctx, r.sc.conds[i], st.Wait.Timeout.D())
 	case st.Sleep != nil:
-		select {
-		case <-ctx.Done():
-			return "", nil, ctx.Err()
-		case <-time.After(st.Sleep.D()):
-		}
-		return st.Sleep.D().String(), nil, nil
+		return st.Sleep.D().String(), nil, w.sleep(ctx, st.Sleep.D())
 	case st.Rollout != nil:
 		return r.rollout(ctx, i, st.Rollout)
 	case st.PowerCycle != nil:
-		return r.onDevices(ctx, i, st.PowerCycle, "power-cycled", func(p []int) { r.fleet.PowerCycle(p) })
+		return r.onDevices(ctx, i, st.PowerCycle, "power-cycled", w.powerCycle)
 	case st.DropWiFi != nil:
 		return r.onDevices(ctx, i, st.DropWiFi, "Wi-Fi dropped for "+st.DropWiFi.For.D().String()+" on",
-			func(p []int) { r.fleet.DropWiFi(p, st.DropWiFi.For.D()) })
+			func(p []int) { w.dropWiFi(p, st.DropWiFi.For.D()) })
 	case st.EraseTokens != nil:
 		return r.onDevices(ctx, i, st.EraseTokens, "tokens erased on", func(p []int) {
-			r.fleet.EraseTokens(p)
+			w.eraseTokens(p)
 			if st.EraseTokens.Reboot {
-				r.fleet.PowerCycle(p)
+				w.powerCycle(p)
 			}
 		})
 	case st.RestartBroker != nil:
-		r.box.stop()
-		select {
-		case <-ctx.Done():
-		case <-time.After(st.RestartBroker.Down.D()):
-		}
-		if err := r.box.start(); err != nil {
+		if err := w.restartBroker(ctx, st.RestartBroker.Down.D()); err != nil {
 			return "", nil, err
 		}
 		return "broker down for " + st.RestartBroker.Down.D().String(), nil, nil
 	case st.DeleteDevices != nil:
 		return r.serverAction(ctx, i, st.DeleteDevices, "deleted on the server", func(d tbemu.Device) error {
-			return r.server().DeleteDevice(d.ID)
+			return w.emu().DeleteDevice(d.ID)
 		})
 	case st.ChangeCredentials != nil:
+		n := 0
 		return r.serverAction(ctx, i, st.ChangeCredentials, "credentials changed", func(d tbemu.Device) error {
-			_, err := r.server().SetCredentials(d.ID, tbemu.Credentials{Type: tbapi.CredAccessToken, Token: fmt.Sprintf("revoked%013d", time.Now().UnixNano()%1e13)})
+			n++ // a new token per device, from the seed: replayable
+			_, err := w.emu().SetCredentials(d.ID, tbemu.Credentials{Type: tbapi.CredAccessToken, Token: fmt.Sprintf("revoked%03d%07d", i, n)})
 			return err
 		})
 	case st.RateLimit != nil:
-		prof, _ := r.server().DefaultProfile()
+		prof, _ := w.emu().DefaultProfile()
 		prof.RateLimit = st.RateLimit.MessagesPerSecond
-		_, err := r.server().UpdateProfile(prof)
+		_, err := w.emu().UpdateProfile(prof)
 		return fmt.Sprintf("%g messages/s per device", prof.RateLimit), nil, err
 	case st.SharedAttributes != nil:
 		members, err := toMembers(st.SharedAttributes.Values)
@@ -369,7 +293,7 @@ func (r *runner) step(ctx context.Context, i int, st Step) (string, []string, er
 			return "", nil, err
 		}
 		return r.serverAction(ctx, i, orAll(st.SharedAttributes.Devices), "shared attributes set on", func(d tbemu.Device) error {
-			return r.server().SetSharedAttributes(d.ID, members)
+			return w.emu().SetSharedAttributes(d.ID, members)
 		})
 	case st.RPC != nil:
 		params, err := toValue(st.RPC.Params)
@@ -378,15 +302,13 @@ func (r *runner) step(ctx context.Context, i int, st Step) (string, []string, er
 		}
 		timeout := orDur(st.RPC.Timeout, 5*time.Second)
 		return r.serverAction(ctx, i, orAll(st.RPC.Devices), "answered "+st.RPC.Method+":", func(d tbemu.Device) error {
-			_, err := r.server().SendRPC(ctx, d.ID, st.RPC.Method, params, true, timeout)
-			return err
+			return w.rpc(ctx, d.ID, st.RPC.Method, params, timeout)
 		})
 	case st.Link != nil:
 		l := st.Link
-		r.link.Set(sim.Impairment{Latency: l.Latency.D(), Jitter: l.Jitter.D(), Loss: l.Loss})
+		w.setLink(sim.Impairment{Latency: l.Latency.D(), Jitter: l.Jitter.D(), Loss: l.Loss}, l.For.D())
 		detail := fmt.Sprintf("latency %s + jitter %s, loss %g", l.Latency.D(), l.Jitter.D(), l.Loss)
 		if l.For > 0 {
-			time.AfterFunc(l.For.D(), r.link.Clear)
 			detail += " for " + l.For.D().String()
 		}
 		return detail, nil, nil
@@ -394,12 +316,12 @@ func (r *runner) step(ctx context.Context, i int, st Step) (string, []string, er
 		if r.lastPkg == "" {
 			return "", nil, errors.New("corrupt_package: no rollout before it")
 		}
-		p, _ := r.server().Package(r.lastPkg)
+		p, _ := w.emu().Package(r.lastPkg)
 		data := make([]byte, p.Size)
 		if len(data) > 0 {
 			data[0] = espimage.Magic
 		}
-		return "package " + p.Title + " " + p.Version + " now serves other bytes", nil, r.server().ReplacePackageData(p.ID, data)
+		return "package " + p.Title + " " + p.Version + " now serves other bytes", nil, w.emu().ReplacePackageData(p.ID, data)
 	}
 	return "", nil, errors.New("empty step")
 }
@@ -412,33 +334,33 @@ func orAll(s *Selection) *Selection {
 }
 
 func (r *runner) wait(ctx context.Context, c condition, timeout time.Duration) (string, []string, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, where, rest := c.holds(r.view())
-		if ok {
-			return c.text + ": " + where, nil, nil
-		}
-		if time.Now().After(deadline) {
-			return "", rest, fmt.Errorf("%q not reached in %s: %s", c.text, timeout, where)
-		}
-		select {
-		case <-ctx.Done():
-			return "", rest, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	var where string
+	var rest []string
+	ok, err := r.w.waitFor(ctx, timeout, func() bool {
+		var held bool
+		held, where, rest = c.holds(&view{boards: r.w.statuses()}) // conditions read statuses only
+		return held
+	})
+	switch {
+	case err != nil:
+		return "", rest, err
+	case !ok:
+		return "", rest, fmt.Errorf("%q not reached in %s: %s", c.text, timeout, where)
 	}
+	return c.text + ": " + where, nil, nil
 }
 
-// pick resolves a selection to board positions; with When, it waits until
-// enough devices are at that moment and takes them.
+// pick resolves a selection to device positions; with When, it waits until
+// enough devices are at that moment and takes the first of them by position
+// (exact in virtual time: the first instant at which enough are there).
 func (r *runner) pick(ctx context.Context, i int, s *Selection) ([]int, error) {
-	boards := r.fleet.Boards()
+	sts := r.w.statuses()
 	if len(s.Names) > 0 {
 		var pos []int
 		for _, n := range s.Names {
 			found := false
-			for j, b := range boards {
-				if b.Identity().Name() == strings.ToUpper(n) {
+			for j, b := range sts {
+				if b.Name == strings.ToUpper(n) {
 					pos, found = append(pos, j), true
 				}
 			}
@@ -450,36 +372,34 @@ func (r *runner) pick(ctx context.Context, i int, s *Selection) ([]int, error) {
 	}
 	n := s.Count
 	if s.Fraction > 0 {
-		n = int(s.Fraction*float64(len(boards)) + 0.5)
+		n = int(s.Fraction*float64(len(sts)) + 0.5)
 	}
 	if n == 0 {
-		n = len(boards)
+		n = len(sts)
 	}
 	at := moment(s.When)
 	if at == nil {
-		return r.fleet.Pick(n, r.seed+uint64(i)*7919), nil
+		return r.w.pick(n, r.seed+uint64(i)*7919), nil
 	}
-	deadline := time.Now().Add(orDur(s.Timeout, 30*time.Second))
-	for {
-		var pos []int
-		for j, b := range boards {
-			if at(b.Status()) {
+	var pos []int
+	timeout := orDur(s.Timeout, 30*time.Second)
+	ok, err := r.w.waitFor(ctx, timeout, func() bool {
+		pos = pos[:0]
+		for j, b := range r.w.statuses() {
+			if at(b) {
 				pos = append(pos, j)
 			}
 		}
-		if len(pos) >= n {
-			sort.Ints(pos)
-			return pos[:n], nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("only %d devices were %s within %s, want %d", len(pos), s.When, orDur(s.Timeout, 30*time.Second), n)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(2 * time.Millisecond):
-		}
+		return len(pos) >= n
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, fmt.Errorf("only %d devices were %s within %s, want %d", len(pos), s.When, timeout, n)
 	}
+	sort.Ints(pos)
+	return pos[:n], nil
 }
 
 func moment(when string) func(device.BoardStatus) bool {
@@ -495,9 +415,10 @@ func moment(when string) func(device.BoardStatus) bool {
 }
 
 func (r *runner) names(pos []int) []string {
+	sts := r.w.statuses()
 	var out []string
 	for _, p := range pos {
-		out = append(out, r.fleet.Boards()[p].Identity().Name())
+		out = append(out, sts[p].Name)
 	}
 	return out
 }
@@ -520,7 +441,7 @@ func (r *runner) serverAction(ctx context.Context, i int, s *Selection, verb str
 	var failed []string
 	var first error
 	for _, n := range names {
-		d, ok := r.server().DeviceByName(n)
+		d, ok := r.w.emu().DeviceByName(n)
 		if !ok {
 			failed = append(failed, n)
 			first = cmpErr(first, fmt.Errorf("device %s is not on the server", n))
@@ -581,7 +502,7 @@ func (r *runner) rollout(ctx context.Context, i int, ro *RolloutStep) (string, [
 			return "", nil, fmt.Errorf("rollout.algorithm %q: unknown", ro.Algorithm)
 		}
 	}
-	s := r.server()
+	s := r.w.emu()
 	pkg, err := s.AddFirmware(tbemu.PackageSpec{Title: title, Version: ro.Version}, data, alg)
 	if err != nil {
 		return "", nil, err

@@ -1,0 +1,254 @@
+package core
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/tbsim/tbsim/firmware/tbapi"
+)
+
+// devicePublish routes a device session's publish by topic. An error closes
+// the session.
+func (c *Core) devicePublish(s *Session, topic string, payload []byte) error {
+	if !s.allow(c.rateLimit(s.deviceID), c.clock.Now()) {
+		c.stats.rateLimited.Add(1)
+		c.touchCause(s.deviceID, "rate limit")
+		return errors.New(ReasonRateLimit)
+	}
+	c.touch(s.deviceID, false)
+	var err error
+	switch {
+	case topic == tbapi.TopicTelemetry:
+		err = c.telemetry(s.deviceID, payload)
+	case topic == tbapi.TopicAttributes:
+		err = c.clientAttributes(s.deviceID, payload)
+	case strings.HasPrefix(topic, tbapi.TopicAttrRequestPrefix):
+		err = c.attributeRequest(s, topic, payload)
+	case strings.HasPrefix(topic, tbapi.TopicRPCResponsePrefix):
+		c.rpcResponse(s.deviceID, topic, payload)
+	case strings.HasPrefix(topic, tbapi.TopicRPCRequestPrefix):
+		err = c.clientRPC(s, topic, payload)
+	case strings.HasPrefix(topic, "v2/fw/request/") || strings.HasPrefix(topic, "v2/sw/request/"):
+		err = c.chunkRequest(s, topic, payload)
+	default:
+		// Unknown topic: PUBACK, and the session stays open.
+	}
+	if err != nil {
+		c.stats.parseErrors.Add(1)
+	}
+	return err
+}
+
+func (c *Core) rateLimit(deviceID string) float64 {
+	c.store.mu.RLock()
+	defer c.store.mu.RUnlock()
+	if d := c.store.devices[deviceID]; d != nil {
+		if p := c.store.profiles[d.ProfileID]; p != nil {
+			return p.RateLimit
+		}
+	}
+	return 0
+}
+
+// touch records activity (and a connect).
+func (c *Core) touch(id string, connect bool) {
+	st := c.store.stateOf(id)
+	if st == nil {
+		return
+	}
+	now := c.nowMs()
+	st.mu.Lock()
+	st.LastActivity = now
+	if connect {
+		st.LastConnect = now
+	}
+	st.mu.Unlock()
+	c.store.markDirty(id, st)
+}
+
+// touchCause records why a device's session was closed by the server.
+func (c *Core) touchCause(id, cause string) {
+	if st := c.store.stateOf(id); st != nil {
+		v := TsValue{Ts: c.nowMs(), Value: tbapi.Value{Kind: tbapi.String, Str: cause}}
+		st.mu.Lock()
+		st.Attrs[ServerScope]["tbsimLastCloseCause"] = v
+		st.mu.Unlock()
+	}
+}
+
+// telemetry stores every accepted shape (JsonConverter.convertToTelemetry):
+// numeric strings become numbers, nulls are skipped.
+func (c *Core) telemetry(id string, payload []byte) error {
+	entries, err := tbapi.DecodeTelemetry(payload)
+	if err != nil {
+		return err
+	}
+	c.stats.telemetryMsgs.Add(1)
+	st := c.store.stateOf(id)
+	if st == nil {
+		return nil
+	}
+	now := c.nowMs()
+	st.mu.Lock()
+	st.Msgs++
+	for _, e := range entries {
+		ts := e.Ts
+		if ts == 0 {
+			ts = now
+		}
+		for _, m := range e.Values {
+			c.store.setLatest(st, m.Key, TsValue{Ts: ts, Value: tbapi.CastNumeric(m.Value)})
+			st.Points++
+		}
+	}
+	st.mu.Unlock()
+	c.store.markDirty(id, st)
+	return nil
+}
+
+func (c *Core) clientAttributes(id string, payload []byte) error {
+	ms, err := tbapi.DecodeClientAttributes(payload)
+	if err != nil {
+		return err
+	}
+	st := c.store.stateOf(id)
+	if st == nil {
+		return nil
+	}
+	now := c.nowMs()
+	st.mu.Lock()
+	for _, m := range ms {
+		if m.Value.Kind != tbapi.Null {
+			st.Attrs[ClientScope][m.Key] = TsValue{Ts: now, Value: m.Value}
+		}
+	}
+	st.mu.Unlock()
+	c.store.markDirty(id, st)
+	return nil
+}
+
+// attributeRequest answers on .../attributes/response/{id} with the client
+// and shared attributes asked for ({} asks for all of both).
+func (c *Core) attributeRequest(s *Session, topic string, payload []byte) error {
+	reqID, ok := tbapi.ParseAttrRequestTopic(topic)
+	if !ok {
+		return nil // not an integer id: ThingsBoard ignores the topic
+	}
+	req, err := tbapi.DecodeAttrRequest(payload)
+	if err != nil {
+		return err
+	}
+	var resp tbapi.AttrResponse
+	all := req.ClientKeys == nil && req.SharedKeys == nil
+	if st := c.store.stateOf(s.deviceID); st != nil {
+		st.mu.Lock()
+		if all || req.ClientKeys != nil {
+			resp.Client = pick(st.Attrs[ClientScope], req.ClientKeys, all)
+		}
+		if all || req.SharedKeys != nil {
+			resp.Shared = pick(st.Attrs[SharedScope], req.SharedKeys, all)
+		}
+		st.mu.Unlock()
+	}
+	c.deliver(s, tbapi.AttrResponseTopic(reqID), resp.Encode())
+	return nil
+}
+
+func pick(attrs map[string]TsValue, keys []string, all bool) []tbapi.Member {
+	var out []tbapi.Member
+	if all {
+		for _, k := range sortedKeys(attrs) {
+			out = append(out, tbapi.Member{Key: k, Value: attrs[k].Value})
+		}
+		return out
+	}
+	for _, k := range keys {
+		if v, ok := attrs[k]; ok {
+			out = append(out, tbapi.Member{Key: k, Value: v.Value})
+		}
+	}
+	return out
+}
+
+// clientRPC answers getSessionLimits at once; other methods get
+// {"error":"timeout"} after ClientRPCTimeout, as with no rule chain reply.
+func (c *Core) clientRPC(s *Session, topic string, payload []byte) error {
+	reqID, ok := tbapi.ParseRPCRequestTopic(topic)
+	if !ok {
+		return nil
+	}
+	req, err := tbapi.DecodeRPCRequest(payload)
+	if err != nil {
+		return err
+	}
+	respTopic := tbapi.RPCResponseTopic(reqID)
+	if req.Method == "getSessionLimits" {
+		limits := tbapi.NewObj(nil).Int("maxPayloadSize", MaxPacketSize).Int("maxInflightMessages", 100)
+		rl := tbapi.NewObj(nil)
+		if rate := c.rateLimit(s.deviceID); rate > 0 {
+			rl.Str("messages", strconv.FormatFloat(rate, 'f', -1, 64)+":1")
+		}
+		c.deliver(s, respTopic, limits.Raw("rateLimits", rl.Bytes()).Bytes())
+		return nil
+	}
+	s.after(c.opts.ClientRPCTimeout, func() { c.deliver(s, respTopic, []byte(`{"error":"timeout"}`)) })
+	return nil
+}
+
+// chunkRequest serves v2/fw/request/{id}/chunk/{n} (getOtaPackageCallback):
+// size 0 is the whole file, an index past the end gets an empty payload,
+// errors go to v2/fw/error and close the session.
+func (c *Core) chunkRequest(s *Session, topic string, payload []byte) error {
+	ct, ok := tbapi.ParseChunkTopic(topic)
+	if !ok || !ct.Request {
+		return nil
+	}
+	size, present, err := tbapi.ParseChunkSize(payload)
+	if err != nil {
+		return err // NumberFormatException: the channel closes
+	}
+	key := ct.Kind + "/" + strconv.Itoa(ct.RequestID)
+	s.mu.Lock()
+	cached, seen := s.fwReq[key]
+	s.mu.Unlock()
+	if !present {
+		size = cached.size
+	}
+	pkgID := cached.pkgID
+	if !seen {
+		pkgID = c.assignedFirmware(s.deviceID)
+	}
+	if pkgID == "" {
+		return c.fwError(s, tbapi.FwErrNotFound)
+	}
+	if size > tbapi.MaxChunkSize {
+		return c.fwError(s, tbapi.FwErrPayloadTooLarge)
+	}
+	s.mu.Lock()
+	if s.fwReq == nil {
+		s.fwReq = map[string]fwRequest{}
+	}
+	s.fwReq[key] = fwRequest{pkgID: pkgID, size: size}
+	s.mu.Unlock()
+	data, ok := c.PackageData(pkgID)
+	if !ok {
+		return c.fwError(s, tbapi.FwErrFailure)
+	}
+	var chunk []byte
+	if size == 0 {
+		chunk = data
+	} else if start := int64(size) * int64(ct.Chunk); start < int64(len(data)) {
+		chunk = data[start:min(start+int64(size), int64(len(data)))]
+	}
+	c.stats.chunkBytes.Add(int64(len(chunk)))
+	ct.Request = false
+	c.deliver(s, ct.String(), chunk)
+	return nil
+}
+
+// fwError publishes the error code, then the session closes.
+func (c *Core) fwError(s *Session, code string) error {
+	c.deliver(s, tbapi.TopicFwError, []byte(code))
+	return errors.New("firmware request: " + code)
+}

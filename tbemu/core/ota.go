@@ -1,0 +1,302 @@
+package core
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/tbsim/tbsim/firmware/tbapi"
+)
+
+// PackageSpec creates an OTA package (POST /api/otaPackage).
+type PackageSpec struct {
+	Title     string
+	Version   string
+	ProfileID string // "" = the default profile
+	Tag       string
+}
+
+// CreatePackage adds a package without data; title and version must be unique.
+func (c *Core) CreatePackage(spec PackageSpec) (Package, error) {
+	if spec.Title == "" || spec.Version == "" {
+		return Package{}, fmt.Errorf("%w: title and version are required", ErrInvalid)
+	}
+	if spec.ProfileID == "" {
+		p, _ := c.DefaultProfile()
+		spec.ProfileID = p.ID
+	}
+	if _, ok := c.Profile(spec.ProfileID); !ok {
+		return Package{}, fmt.Errorf("%w: profile %s", ErrNotFound, spec.ProfileID)
+	}
+	p := &Package{ID: c.newUUID(), Title: spec.Title, Version: spec.Version, Type: "FIRMWARE",
+		ProfileID: spec.ProfileID, Tag: spec.Tag, CreatedTime: c.nowMs()}
+	st := c.store
+	st.mu.Lock()
+	for _, q := range st.packages {
+		if q.Title == p.Title && q.Version == p.Version {
+			st.mu.Unlock()
+			return Package{}, fmt.Errorf("%w: OtaPackage with such title and version already exists", ErrConflict)
+		}
+	}
+	st.packages[p.ID] = p
+	st.mu.Unlock()
+	return *p, st.put(bucketPackages, p.ID, p)
+}
+
+// UploadPackage stores the package data (POST /api/otaPackage/{id}). The
+// checksum is computed with ThingsBoard's encoding; a given one must match.
+func (c *Core) UploadPackage(id string, data []byte, algorithm, checksum, fileName, contentType string) (Package, error) {
+	alg, ok := tbapi.ParseAlgorithm(algorithm)
+	if !ok {
+		return Package{}, fmt.Errorf("%w: checksum algorithm %q", ErrInvalid, algorithm)
+	}
+	sum := tbapi.ChecksumHex(alg, data)
+	if checksum != "" && !tbapi.ChecksumEqual(checksum, sum) {
+		return Package{}, fmt.Errorf("%w: Wrong otaPackage file!", ErrInvalid)
+	}
+	st := c.store
+	key, err := st.putBlob(data)
+	if err != nil {
+		return Package{}, err
+	}
+	st.mu.Lock()
+	p, ok := st.packages[id]
+	if !ok {
+		st.mu.Unlock()
+		return Package{}, fmt.Errorf("%w: package %s", ErrNotFound, id)
+	}
+	p.Algorithm, p.Checksum, p.Size, p.HasData, p.DataSHA256 = alg.String(), sum, int64(len(data)), true, key
+	p.FileName, p.ContentType = fileName, contentType
+	cp := *p
+	st.mu.Unlock()
+	return cp, st.put(bucketPackages, id, &cp)
+}
+
+// AddFirmware creates and uploads a package in one call.
+func (c *Core) AddFirmware(spec PackageSpec, data []byte, alg tbapi.Algorithm) (Package, error) {
+	p, err := c.CreatePackage(spec)
+	if err != nil {
+		return Package{}, err
+	}
+	return c.UploadPackage(p.ID, data, alg.String(), "", spec.Title+"-"+spec.Version+".bin", "application/octet-stream")
+}
+
+// ReplacePackageData swaps a package's bytes without changing its checksum:
+// a corrupt package, for fault injection.
+func (c *Core) ReplacePackageData(id string, data []byte) error {
+	st := c.store
+	key, err := st.putBlob(data)
+	if err != nil {
+		return err
+	}
+	st.mu.Lock()
+	p, ok := st.packages[id]
+	var cp Package
+	if ok {
+		p.DataSHA256, p.Size = key, int64(len(data))
+		cp = *p
+	}
+	st.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: package %s", ErrNotFound, id)
+	}
+	return st.put(bucketPackages, id, &cp)
+}
+
+// Package returns a package by id.
+func (c *Core) Package(id string) (Package, bool) {
+	c.store.mu.RLock()
+	defer c.store.mu.RUnlock()
+	p, ok := c.store.packages[id]
+	if !ok {
+		return Package{}, false
+	}
+	return *p, true
+}
+
+// Packages lists packages, newest first (then by title and version).
+func (c *Core) Packages() []Package {
+	c.store.mu.RLock()
+	defer c.store.mu.RUnlock()
+	out := make([]Package, 0, len(c.store.packages))
+	for _, p := range c.store.packages {
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.CreatedTime != b.CreatedTime {
+			return a.CreatedTime > b.CreatedTime
+		}
+		if a.Title != b.Title {
+			return a.Title < b.Title
+		}
+		return a.Version < b.Version
+	})
+	return out
+}
+
+// DeletePackage removes a package; refused while it is assigned.
+func (c *Core) DeletePackage(id string) error {
+	st := c.store
+	st.mu.Lock()
+	if _, ok := st.packages[id]; !ok {
+		st.mu.Unlock()
+		return fmt.Errorf("%w: package %s", ErrNotFound, id)
+	}
+	for _, p := range st.profiles {
+		if p.FirmwareID == id {
+			st.mu.Unlock()
+			return fmt.Errorf("%w: The otaPackage referenced by the device profile cannot be deleted!", ErrConflict)
+		}
+	}
+	for _, d := range st.devices {
+		if d.FirmwareID == id {
+			st.mu.Unlock()
+			return fmt.Errorf("%w: The otaPackage referenced by the devices cannot be deleted!", ErrConflict)
+		}
+	}
+	delete(st.packages, id)
+	st.mu.Unlock()
+	return st.del(bucketPackages, id)
+}
+
+// PackageData returns a package's bytes (shared: do not modify them).
+func (c *Core) PackageData(id string) ([]byte, bool) {
+	c.store.mu.RLock()
+	defer c.store.mu.RUnlock()
+	p, ok := c.store.packages[id]
+	if !ok || !p.HasData {
+		return nil, false
+	}
+	d, ok := c.store.blobs[p.DataSHA256]
+	return d, ok
+}
+
+// assigned is the package a device gets: its own, else its profile's; the
+// caller holds mu.
+func (s *store) assigned(d *Device) string {
+	if d.FirmwareID != "" {
+		return d.FirmwareID
+	}
+	if p := s.profiles[d.ProfileID]; p != nil {
+		return p.FirmwareID
+	}
+	return ""
+}
+
+func (c *Core) assignedFirmware(id string) string {
+	c.store.mu.RLock()
+	defer c.store.mu.RUnlock()
+	if d := c.store.devices[id]; d != nil {
+		return c.store.assigned(d)
+	}
+	return ""
+}
+
+// AssignProfileFirmware sets (or with "" clears) a profile's firmware.
+func (c *Core) AssignProfileFirmware(profileID, pkgID string) error {
+	p, ok := c.Profile(profileID)
+	if !ok {
+		return fmt.Errorf("%w: profile %s", ErrNotFound, profileID)
+	}
+	p.FirmwareID = pkgID
+	_, err := c.UpdateProfile(p)
+	return err
+}
+
+// AssignDeviceFirmware sets (or with "" clears) a device's own firmware.
+func (c *Core) AssignDeviceFirmware(deviceID, pkgID string) error {
+	d, ok := c.Device(deviceID)
+	if !ok {
+		return fmt.Errorf("%w: device %s", ErrNotFound, deviceID)
+	}
+	d.FirmwareID = pkgID
+	_, err := c.UpdateDevice(d)
+	return err
+}
+
+var fwSharedKeys = []string{tbapi.KeyFwTitle, tbapi.KeyFwVersion, tbapi.KeyFwTs, tbapi.KeyFwState,
+	tbapi.KeyFwSize, tbapi.KeyFwChecksum, tbapi.KeyFwAlgorithm, tbapi.KeyFwURL, tbapi.KeyFwTag}
+
+// firmwareChanged is DefaultOtaPackageStateService: on assignment it writes
+// target_fw_* and fw_state QUEUED and queues the device; on unassignment it
+// deletes every fw_* shared attribute.
+func (c *Core) firmwareChanged(id string) {
+	pkgID := c.assignedFirmware(id)
+	if pkgID == "" {
+		c.DeleteSharedAttributes(id, fwSharedKeys)
+		return
+	}
+	p, ok := c.Package(pkgID)
+	if !ok {
+		return
+	}
+	if st := c.store.stateOf(id); st != nil {
+		now := c.nowMs()
+		str := func(v string) tbapi.Value { return tbapi.Value{Kind: tbapi.String, Str: v} }
+		st.mu.Lock()
+		c.store.setLatest(st, tbapi.KeyTargetFwTitle, TsValue{now, str(p.Title)})
+		c.store.setLatest(st, tbapi.KeyTargetFwVersion, TsValue{now, str(p.Version)})
+		if p.Tag != "" {
+			c.store.setLatest(st, tbapi.KeyTargetFwTag, TsValue{now, str(p.Tag)})
+		}
+		c.store.setLatest(st, tbapi.KeyTargetFwTs, TsValue{now, tbapi.Value{Kind: tbapi.Number, Str: strconv.FormatInt(now, 10)}})
+		c.store.setLatest(st, tbapi.KeyFwState, TsValue{now, str(string(tbapi.FwQueued))})
+		st.mu.Unlock()
+		c.store.markDirty(id, st)
+	}
+	c.enqueueOTA(id)
+}
+
+// initiate writes fw_state INITIATED and the fw_* shared attributes (one
+// push), deleting fw_tag (no tag) and fw_url (a binary package) separately.
+func (c *Core) initiate(id string) {
+	p, ok := c.Package(c.assignedFirmware(id))
+	if !ok || !p.HasData {
+		return
+	}
+	if st := c.store.stateOf(id); st != nil {
+		v := TsValue{c.nowMs(), tbapi.Value{Kind: tbapi.String, Str: string(tbapi.FwInitiated)}}
+		st.mu.Lock()
+		c.store.setLatest(st, tbapi.KeyFwState, v)
+		st.mu.Unlock()
+	}
+	info := tbapi.FwInfo{Title: p.Title, Version: p.Version, Size: p.Size, Checksum: p.Checksum, Algorithm: p.Algorithm}
+	vals := info.Members()
+	if p.Tag != "" {
+		vals = append(vals, tbapi.Member{Key: tbapi.KeyFwTag, Value: tbapi.Value{Kind: tbapi.String, Str: p.Tag}})
+	}
+	c.SetSharedAttributes(id, vals)
+	del := []string{tbapi.KeyFwURL}
+	if p.Tag == "" {
+		del = append(del, tbapi.KeyFwTag)
+	}
+	c.DeleteSharedAttributes(id, del)
+}
+
+// OTAProgress counts devices per fw_state for each package assigned to them.
+func (c *Core) OTAProgress() map[string]map[string]int {
+	st := c.store
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	out := map[string]map[string]int{}
+	for id, d := range st.devices {
+		pkg := st.assigned(d)
+		if pkg == "" {
+			continue
+		}
+		state := "NONE"
+		if ds := st.state[id]; ds != nil {
+			ds.mu.Lock()
+			if v, ok := ds.Latest[tbapi.KeyFwState]; ok {
+				state, _ = v.Value.Text()
+			}
+			ds.mu.Unlock()
+		}
+		if out[pkg] == nil {
+			out[pkg] = map[string]int{}
+		}
+		out[pkg][state]++
+	}
+	return out
+}

@@ -1,0 +1,205 @@
+package core
+
+import "github.com/tbsim/tbsim/firmware/tbapi"
+
+// The calls an adapter makes for its clients' packets.
+
+// Connect opens a session for conn (MqttTransportHandler.processConnect and
+// DefaultTransportApiService.validateCredentials): username or client id
+// "provision" gives a provisioning session at once; otherwise the access
+// token is the username (password and client id ignored), or MQTT_BASIC
+// credentials match. A refusal returns a nil session and
+// ConnRefusedNotAuthorized; a closed core ConnRefusedUnavailable.
+func (c *Core) Connect(conn Conn, clientID, username, password string) (*Session, byte) {
+	if c.closed.Load() {
+		return nil, ConnRefusedUnavailable
+	}
+	s := &Session{c: c, conn: conn, clientID: clientID, timers: map[uint64]func() bool{}}
+	s.provision = username == tbapi.ProvisionUser || clientID == tbapi.ProvisionUser
+	if !s.provision {
+		id, ok := c.authenticate(clientID, username, password)
+		if !ok {
+			c.stats.refused.Add(1)
+			return nil, ConnRefusedNotAuthorized
+		}
+		s.deviceID = id
+	}
+	now := c.clock.Now()
+	s.active.Store(now.UnixNano())
+	c.sessMu.Lock()
+	s.seq = c.seq.Add(1)
+	c.sessions[s] = struct{}{}
+	if s.deviceID != "" {
+		c.byDevice[s.deviceID] = append(c.byDevice[s.deviceID], s)
+	}
+	c.sessMu.Unlock()
+	if !s.provision {
+		c.stats.connects.Add(1)
+		c.touch(s.deviceID, true)
+	}
+	c.watchIdle(s, now.Add(c.opts.InactivityTimeout))
+	return s, ConnAccepted
+}
+
+func (c *Core) authenticate(clientID, user, pass string) (string, bool) {
+	st := c.store
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	basic := func(id string) bool {
+		d := st.devices[id]
+		return d != nil && d.Credentials.Password == pass
+	}
+	if user == "" { // MQTT_BASIC by client id only
+		id, ok := st.byBasic[clientID+"\x00"]
+		return id, ok && basic(id)
+	}
+	if id, ok := st.byBasic[clientID+"\x00"+user]; ok {
+		return id, basic(id)
+	}
+	if id, ok := st.byToken[user]; ok {
+		return id, true // the token is the username; password and client id are ignored
+	}
+	if id, ok := st.byBasic["\x00"+user]; ok {
+		return id, basic(id)
+	}
+	return "", false
+}
+
+// Publish handles a PUBLISH from the client; payload is not kept after it
+// returns. Device publishes are consumed, never routed: replies go to this
+// session through its Conn, before Publish returns. It returns whether a
+// PUBACK is owed: for QoS 1, and for QoS 2 too (ThingsBoard answers QoS 2
+// with PUBACK), unless the publish closed the session (an unparseable
+// payload, a rate limit, a firmware error...), in which case Conn.Close has
+// been called before Publish returns.
+func (c *Core) Publish(s *Session, topic string, payload []byte, qos byte) bool {
+	if s == nil || s.closed.Load() {
+		return false
+	}
+	c.Ping(s)
+	var err error
+	if s.provision {
+		err = c.provisionPublish(s, topic, payload)
+	} else {
+		err = c.devicePublish(s, topic, payload)
+	}
+	if err != nil {
+		c.log.Debug("closing session", "client", s.clientID, "topic", topic, "error", err)
+		c.closeSession(s, err.Error())
+		return false
+	}
+	return qos > 0 && !s.closed.Load()
+}
+
+// Subscribe handles one filter of a SUBSCRIBE and returns its SUBACK code:
+// the granted QoS (at most 1), or SubackFailure for a filter ThingsBoard
+// refuses.
+func (c *Core) Subscribe(s *Session, filter string, qos byte) byte {
+	if s == nil || s.closed.Load() || !s.CanSubscribe(filter) {
+		return SubackFailure
+	}
+	c.Ping(s)
+	qos = min(qos, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.subs {
+		if s.subs[i].filter == filter {
+			s.subs[i].qos = qos
+			return qos
+		}
+	}
+	s.subs = append(s.subs, subscription{filter, qos})
+	return qos
+}
+
+// Unsubscribe handles one filter of an UNSUBSCRIBE.
+func (c *Core) Unsubscribe(s *Session, filter string) {
+	if s == nil {
+		return
+	}
+	c.Ping(s)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.subs {
+		if s.subs[i].filter == filter {
+			s.subs = append(s.subs[:i], s.subs[i+1:]...)
+			return
+		}
+	}
+}
+
+// Ping records a packet from the client that needs nothing else from the
+// core (PINGREQ, PUBACK...): any packet counts as activity, as in ThingsBoard.
+func (c *Core) Ping(s *Session) {
+	if s != nil {
+		s.active.Store(c.clock.Now().UnixNano())
+	}
+}
+
+// Disconnect ends a session that the client or the transport closed. It is
+// a no-op for a session the core already closed.
+func (c *Core) Disconnect(s *Session) {
+	if s != nil {
+		c.detach(s)
+	}
+}
+
+// closeSession ends a session from the server side.
+func (c *Core) closeSession(s *Session, reason string) {
+	if c.detach(s) {
+		s.conn.Close(reason)
+	}
+}
+
+// detach removes s from the tables and cancels its timers; false if it had
+// already ended.
+func (c *Core) detach(s *Session) bool {
+	if !s.closed.CompareAndSwap(false, true) {
+		return false
+	}
+	c.sessMu.Lock()
+	delete(c.sessions, s)
+	if s.deviceID != "" {
+		list := c.byDevice[s.deviceID]
+		for i, x := range list {
+			if x == s {
+				list = append(list[:i:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(c.byDevice, s.deviceID)
+		} else {
+			c.byDevice[s.deviceID] = list
+		}
+	}
+	c.sessMu.Unlock()
+	s.mu.Lock()
+	timers := s.timers
+	s.timers = nil
+	s.mu.Unlock()
+	for _, stop := range timers {
+		stop()
+	}
+	return true
+}
+
+// deviceSessions returns the device's live sessions in connect order.
+func (c *Core) deviceSessions(id string) []*Session {
+	c.sessMu.RLock()
+	defer c.sessMu.RUnlock()
+	return append([]*Session(nil), c.byDevice[id]...)
+}
+
+// Connected reports whether the device has a live session.
+func (c *Core) Connected(id string) bool {
+	c.sessMu.RLock()
+	defer c.sessMu.RUnlock()
+	return len(c.byDevice[id]) > 0
+}
+
+func (c *Core) closeDevice(id, why string) {
+	for _, s := range c.deviceSessions(id) {
+		c.closeSession(s, why)
+	}
+}

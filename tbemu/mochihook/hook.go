@@ -1,0 +1,192 @@
+package mochihook
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/tbsim/tbsim/tbemu/core"
+)
+
+// Options configure a Hook (the config argument of mqtt.Server.AddHook).
+type Options struct {
+	Core *core.Core // required
+}
+
+// Hook is the mochi hook of the device API.
+type Hook struct {
+	mqtt.HookBase
+	core     *core.Core
+	seq      atomic.Uint64
+	sessions sync.Map // *mqtt.Client -> *core.Session; read on every packet, so no mutex
+}
+
+// Capabilities returns mochi's defaults set as ThingsBoard's transport is:
+// QoS at most 1, 65536-byte packets, no retained messages, no persistent
+// sessions.
+func Capabilities() *mqtt.Capabilities {
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumQos = 1
+	caps.MaximumPacketSize = core.MaxPacketSize
+	caps.RetainAvailable = 0
+	caps.MaximumSessionExpiryInterval = 0
+	return caps
+}
+
+// ID returns the hook's id.
+func (h *Hook) ID() string { return "thingsboard" }
+
+// Provides declares the events the hook handles.
+func (h *Hook) Provides(b byte) bool {
+	return bytes.Contains([]byte{
+		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnDisconnect,
+		mqtt.OnPublish, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPacketRead,
+	}, []byte{b})
+}
+
+// Init takes the *Options given to AddHook.
+func (h *Hook) Init(config any) error {
+	opts, ok := config.(*Options)
+	if !ok || opts == nil || opts.Core == nil {
+		return mqtt.ErrInvalidConfigType
+	}
+	h.core = opts.Core
+	return nil
+}
+
+func (h *Hook) session(cl *mqtt.Client) *core.Session {
+	if s, ok := h.sessions.Load(cl); ok {
+		return s.(*core.Session)
+	}
+	return nil
+}
+
+// OnConnect makes every session's id unique: ThingsBoard does not evict a
+// session for a repeated client id, a standard broker would.
+func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	cl.ID = cl.ID + "#" + strconv.FormatUint(h.seq.Add(1), 10)
+	return nil
+}
+
+// OnConnectAuthenticate opens the core session. A refusal makes mochi send
+// CONNACK 5 under 3.1.1 (0x86 under MQTT 5), as ThingsBoard does for a bad
+// token.
+func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	s, code := h.core.Connect(clientConn{h, cl}, pk.Connect.ClientIdentifier, string(pk.Connect.Username), string(pk.Connect.Password))
+	if code != core.ConnAccepted {
+		return false
+	}
+	h.sessions.Store(cl, s)
+	return true
+}
+
+// OnPacketRead marks activity: any packet, PINGREQ included, as ThingsBoard counts it.
+func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if s := h.session(cl); s != nil {
+		h.core.Ping(s)
+	}
+	return pk, nil
+}
+
+// OnDisconnect ends the core session.
+func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	if s, ok := h.sessions.LoadAndDelete(cl); ok {
+		h.core.Disconnect(s.(*core.Session))
+	}
+}
+
+// OnACLCheck allows every publish (the core decides in OnPublish) and only
+// the subscription filters ThingsBoard grants.
+func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if write || cl.Net.Inline {
+		return true
+	}
+	s := h.session(cl)
+	return s != nil && s.CanSubscribe(topic)
+}
+
+// OnSubscribed records the granted filters in the core.
+func (h *Hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+	s := h.session(cl)
+	if s == nil {
+		return
+	}
+	for i, f := range pk.Filters {
+		if i < len(codes) && codes[i] <= 1 {
+			h.core.Subscribe(s, f.Filter, codes[i])
+		}
+	}
+}
+
+// OnUnsubscribed forgets the filters.
+func (h *Hook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
+	if s := h.session(cl); s != nil {
+		for _, f := range pk.Filters {
+			h.core.Unsubscribe(s, f.Filter)
+		}
+	}
+}
+
+var errNoSession = errors.New("no device-API session")
+
+// OnPublish hands every client publish to the core: it is acknowledged
+// (PUBACK for QoS 1, also for a QoS 2 publish, which mochi has already
+// lowered to 1, as ThingsBoard answers QoS 2) and consumed, never routed;
+// unless the core closed the session over it.
+func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil
+	}
+	s := h.session(cl)
+	if s == nil {
+		cl.Stop(errNoSession)
+		return pk, packets.ErrRejectPacket
+	}
+	h.core.Publish(s, pk.TopicName, pk.Payload, pk.FixedHeader.Qos)
+	if s.Closed() {
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, packets.CodeSuccessIgnore
+}
+
+// clientConn is the core's way back to one mochi client.
+type clientConn struct {
+	h  *Hook
+	cl *mqtt.Client
+}
+
+// Deliver writes a PUBLISH to this client only. QoS 1 packets get an id and
+// an inflight entry so the client's PUBACK is matched. Once the client is
+// stopped mochi writes nothing, so nothing is delivered after Close.
+func (c clientConn) Deliver(topic string, payload []byte, qos byte) {
+	pk := packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos},
+		TopicName:   topic,
+		Payload:     payload,
+		Created:     time.Now().Unix(),
+	}
+	if qos > 0 {
+		id, err := c.cl.NextPacketID()
+		if err != nil {
+			return
+		}
+		pk.PacketID = uint16(id)
+		c.cl.State.Inflight.Set(pk)
+	}
+	c.cl.WritePacket(pk)
+}
+
+// Close forgets the client (mochi does not call OnDisconnect for a client
+// whose CONNACK failed) and stops it.
+func (c clientConn) Close(reason string) {
+	c.h.sessions.Delete(c.cl)
+	c.cl.Stop(errors.New(reason))
+}
+
+var _ core.Conn = clientConn{}
