@@ -12,6 +12,9 @@ import (
 	"github.com/tbsim/tbsim/firmware"
 )
 
+// hasOpenEth: QEMU's esp32c3 machine can add the OpenCores Ethernet MAC.
+const hasOpenEth = false
+
 func rng() uint32 { return esp.RNG.DATA.Get() }
 
 // efuseMAC reads BLK0's factory MAC (words 1 and 2).

@@ -9,6 +9,9 @@ import (
 	"github.com/tbsim/tbsim/firmware"
 )
 
+// hasOpenEth: QEMU's esp32c3 machine can add the OpenCores Ethernet MAC.
+const hasOpenEth = true
+
 func rng() uint32 {
 	v, _ := machine.GetRNG() // never fails on the C3
 	return v

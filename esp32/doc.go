@@ -4,7 +4,10 @@
 // console on UART0, the clock, the hardware RNG, the reset reason and
 // esp_restart, the SPI flash (through the ROM's esp_rom_spiflash_*
 // functions), NVS in ESP-IDF's format on that flash (package espidf/nvs),
-// and the network as a seam. esp32/cmd/fw is the main loop.
+// OTA into the other app slot with otadata in ESP-IDF's format, and the
+// network: in the emulator the OpenCores Ethernet MAC (openeth.go) with
+// firmware/netstack, on a real chip a seam for Wi-Fi. esp32/cmd/fw is the
+// main loop.
 //
 // Every file is `//go:build tinygo`: `go build ./...` on a PC skips the
 // package, and CI builds it with ../shared/tools/tinygo (see esp32/build.sh).
@@ -31,8 +34,8 @@
 //     returns zeros under QEMU); NVS keeps its own RAM copy, so this is only
 //     a limit for other readers.
 //   - Wi-Fi: TinyGo's espradio (0.40 and later) cannot be built by this
-//     toolchain; WiFi is the seam where it goes (see wifi.go). Without it the
-//     firmware retries Wi-Fi forever and never connects.
+//     toolchain; NoWiFi is the seam where it goes (see wifi.go). On a board
+//     without the emulator's Ethernet the firmware retries Wi-Fi forever.
 //   - The QEMU eFuse holds no MAC: the device name reads 00:00:00:00:00:00.
 //
 // # Imports

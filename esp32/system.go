@@ -58,9 +58,15 @@ func Restart() {
 
 // MAC returns the station MAC from eFuse, uppercase with colons. eFuse
 // keeps the six bytes in reverse order.
-func MAC() string {
+func MAC() string { return macString(BaseMAC()) }
+
+// BaseMAC is the eFuse MAC as bytes.
+func BaseMAC() [6]byte {
 	lo, hi := efuseMAC()
-	b := [6]byte{byte(hi >> 8), byte(hi), byte(lo >> 24), byte(lo >> 16), byte(lo >> 8), byte(lo)}
+	return [6]byte{byte(hi >> 8), byte(hi), byte(lo >> 24), byte(lo >> 16), byte(lo >> 8), byte(lo)}
+}
+
+func macString(b [6]byte) string {
 	const digits = "0123456789ABCDEF"
 	out := make([]byte, 0, 17)
 	for i, c := range b {

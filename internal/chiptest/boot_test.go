@@ -3,9 +3,11 @@ package chiptest
 import (
 	"bufio"
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -80,7 +82,14 @@ func (e *env) image(t *testing.T, fw, part []byte) string {
 // the log.
 func (e *env) boot(t *testing.T, flash string, want ...string) []string {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(e.tools, "qemu-esp32c3"), flash)
+	return e.bootWith(t, nil, flash, want...)
+}
+
+// bootWith is boot with extra arguments for qemu-esp32c3 before the image
+// (--nic adds the Ethernet MAC on QEMU's user network).
+func (e *env) bootWith(t *testing.T, args []string, flash string, want ...string) []string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(e.tools, "qemu-esp32c3"), append(args, flash)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -283,4 +292,83 @@ func TestOTAPort(t *testing.T) {
 			t.Errorf("otadata sector 0 = %+v; want a valid entry selecting ota_1 in state NEW", sel)
 		}
 	}
+}
+
+// TestFullLoop is the whole story on the emulated chip: from an empty NVS
+// (but for the broker's address) the firmware provisions against
+// `tbsim server` on the host through the emulated Ethernet MAC and
+// firmware/netstack, saves its token to flash, and after a reboot connects
+// with it and sends telemetry.
+func TestFullLoop(t *testing.T) {
+	e := setup(t)
+	if e == nil {
+		return
+	}
+	fwPath := filepath.Join(e.dir, "fw.bin")
+	e.run(t, filepath.Join(e.repo, "esp32", "build.sh"), fwPath)
+	tbsim := filepath.Join(e.dir, "tbsim")
+	e.run(t, "go", "build", "-o", tbsim, "./cmd/tbsim")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+		return
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	srv := exec.Command(tbsim, "server", "--mqtt", "127.0.0.1:"+strconv.Itoa(port), "--http", "", "--state", filepath.Join(e.dir, "server.db"))
+	var srvLog bytes.Buffer
+	srv.Stdout, srv.Stderr = &srvLog, &srvLog
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+		return
+	}
+	defer func() { srv.Process.Kill(); srv.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tbsim server did not listen: %s", srvLog.String())
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	part := nvs.NewMemFlash(nvsSize)
+	st, err := nvs.Open(part, nvsSize)
+	if err != nil {
+		t.Fatal(err)
+		return
+	}
+	if err := st.SetString("esp32", "broker", "10.0.2.2:"+strconv.Itoa(port)); err != nil {
+		t.Fatal(err)
+		return
+	}
+	fw, err := os.ReadFile(fwPath)
+	if err != nil {
+		t.Fatal(err)
+		return
+	}
+	flash := e.image(t, fw, part)
+	nic := []string{"--nic"}
+	log := e.bootWith(t, nic, flash, "[ESP32] Ethernet up", "[PROVISION] Not provisioned - will request provisioning",
+		"[PROVISION] Request sent", "[PROVISION] Access Token: ", "[NVS] Token saved successfully",
+		"Connected to ThingsBoard!", "[TELEMETRY] Data sent to ThingsBoard")
+	token := ""
+	for _, l := range log {
+		if v, ok := strings.CutPrefix(l, "[PROVISION] Access Token: "); ok {
+			token = v
+		}
+	}
+	if token == "" {
+		t.Fatal("no token in the log")
+		return
+	}
+	expect(t, readNVS(t, flash), "tb", "token", token)
+
+	e.bootWith(t, nic, flash, "[ESP32] Boot 2 saved in NVS", "[NVS] Token loaded: "+token,
+		"Connected to ThingsBoard!", "[TELEMETRY] Data sent to ThingsBoard")
 }
