@@ -96,6 +96,14 @@ func (m *Machine) checkFirmware() {
 		m.log("[OTA] New assignment replaces the download in progress")
 		m.abortDownload()
 	}
+	if f.Title != m.image.Title && !m.cfg.AcceptOtherTitle {
+		// The Arduino SDK 0.14.0 (OTA_Firmware_Update.h,
+		// Firmware_Shared_Attribute_Received) takes another title for
+		// another kind of device and refuses it, with this fw_error.
+		m.dl = download{target: f}
+		m.otaFailed("Received firmware title (" + f.Title + ") is different and not meant for this device (" + m.image.Title + ")")
+		return
+	}
 	m.startDownload(f)
 }
 

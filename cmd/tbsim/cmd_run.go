@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -204,6 +205,7 @@ func (o *runOptions) build() (sim.Options, error) {
 	}
 	fw := firmware.Defaults()
 	fw.Title, fw.Version, fw.TelemetryInterval = o.fwTitle, o.fwVersion, o.telemetryInterval
+	fw.Server = serverHost(o.server)
 	fw.ProvisionKey, fw.ProvisionSecret = o.provisionKey, o.provisionSecret
 	fw.WriteAheadToken = o.writeAhead
 	if err := fw.Validate(); err != nil {
@@ -216,6 +218,19 @@ func (o *runOptions) build() (sim.Options, error) {
 		Devices: o.devices, Seed: o.seed, Shard: shard, Ramp: ramp, Firmware: fw,
 		WiFi: device.WiFiConfig{ConnectMin: lo, ConnectMax: hi}, StateDir: o.stateDir, MaxInFlight: o.maxInFlight,
 	}, nil
+}
+
+// serverHost is what the devices print in "[PROVISION] Connecting to:": the
+// host of --server without scheme or port, as the seed prints its TB_SERVER,
+// or "embedded" for the in-process server.
+func serverHost(server string) string {
+	if server == "" {
+		return "embedded"
+	}
+	if u, err := url.Parse(server); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return server
 }
 
 func runFleet(ctx context.Context, e *env, o *runOptions) error {
