@@ -355,7 +355,7 @@ func TestFullLoop(t *testing.T) {
 	flash := e.image(t, fw, part)
 	nic := []string{"--nic"}
 	log := e.bootWith(t, nic, flash, "[ESP32] Ethernet up", "[PROVISION] Not provisioned - will request provisioning",
-		"[PROVISION] Sending provisioning request...", "[PROVISION] Response received!", "[PROVISION] Access Token: ", "[NVS] Token saved successfully",
+		"[PROVISION] Connecting to: 10.0.2.2", "[PROVISION] Sending provisioning request...", "[PROVISION] Response received!", "[PROVISION] Access Token: ", "[NVS] Token saved successfully",
 		"Connected to ThingsBoard!", "[TELEMETRY] Data sent to ThingsBoard")
 	token := ""
 	for _, l := range log {
