@@ -283,7 +283,9 @@ func (s *directSession) Publish(topic string, p []byte, qos byte) bool {
 	return s.d.Publish(s.s, topic, p, qos)
 }
 
-func (s *directSession) Subscribe(filter string, qos byte) byte { return s.d.Subscribe(s.s, filter, qos) }
+func (s *directSession) Subscribe(filter string, qos byte) byte {
+	return s.d.Subscribe(s.s, filter, qos)
+}
 
 func (s *directSession) Close() {
 	if !s.conn.gone {
