@@ -48,7 +48,7 @@ func (m *Machine) checkRollback() {
 	m.clearPending()
 	m.rolledBack = title + " v" + version
 	m.failed = title + "\x00" + version
-	m.log("[OTA] Rollback: " + m.rolledBack + " did not confirm itself; running " + m.image.Title + " v" + m.image.Version)
+	m.log("[OTA] Rollback: " + m.rolledBack + " did not boot or confirm itself; running " + m.image.Title + " v" + m.image.Version)
 }
 
 func (m *Machine) clearPending() {
@@ -65,7 +65,7 @@ func (m *Machine) reportRollback() {
 	if m.rolledBack == "" {
 		return
 	}
-	why := "rollback: " + m.rolledBack + " was not confirmed, running " + m.image.Title + " v" + m.image.Version
+	why := "rollback: " + m.rolledBack + " did not boot or was not confirmed, running " + m.image.Title + " v" + m.image.Version
 	m.rolledBack = ""
 	m.otaError = why
 	m.fail(FailOTA)

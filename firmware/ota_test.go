@@ -523,14 +523,14 @@ func TestOTARollbackReported(t *testing.T) {
 	// Power lost before it connects: the bootloader aborts it, 1.0.0 runs.
 	r.OTA.Run = firmware.Image{Title: "CORE_ESP32", Version: "1.0.0"}
 	r.Boot()
-	if !r.Console.Has("[OTA] Rollback: CORE_ESP32 v1.1.0 did not confirm itself") {
+	if !r.Console.Has("[OTA] Rollback: CORE_ESP32 v1.1.0 did not boot or confirm itself") {
 		t.Fatal("no rollback line")
 		return
 	}
 	r.WiFiUp()
 	r.Connected()
 	last := lastReport(r)
-	if !strings.Contains(last.Payload, `"fw_state":"FAILED"`) || !strings.Contains(last.Payload, "rollback: CORE_ESP32 v1.1.0 was not confirmed") {
+	if !strings.Contains(last.Payload, `"fw_state":"FAILED"`) || !strings.Contains(last.Payload, "rollback: CORE_ESP32 v1.1.0 did not boot or was not confirmed") {
 		t.Fatalf("report after rollback = %s", last.Payload)
 		return
 	}
