@@ -32,10 +32,13 @@ const (
 
 // Errors of the Go API (the core's: errors.Is works with either name).
 var (
-	ErrNotFound    = core.ErrNotFound
-	ErrConflict    = core.ErrConflict
-	ErrInvalid     = core.ErrInvalid
-	ErrNotAssigned = core.ErrNotAssigned
-	ErrOffline     = core.ErrOffline
-	ErrTimeout     = core.ErrTimeout
+	ErrNotFound     = core.ErrNotFound
+	ErrConflict     = core.ErrConflict
+	ErrInvalid      = core.ErrInvalid
+	ErrNotAssigned  = core.ErrNotAssigned
+	ErrOffline      = core.ErrOffline
+	ErrTimeout      = core.ErrTimeout
+	ErrTooLarge     = core.ErrTooLarge
+	ErrStateLocked  = core.ErrStateLocked
+	ErrStateDamaged = core.ErrStateDamaged
 )

@@ -22,7 +22,6 @@ import (
 	"github.com/tbsim/tbsim/device"
 	"github.com/tbsim/tbsim/device/espimage"
 	"github.com/tbsim/tbsim/firmware"
-	"github.com/tbsim/tbsim/firmware/tbapi"
 	"github.com/tbsim/tbsim/internal/report"
 	"github.com/tbsim/tbsim/internal/verdict"
 	"github.com/tbsim/tbsim/sim"
@@ -304,12 +303,19 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 		return emu.Close()
 	}
 	var otaData []byte
+	var otaPkg tbemu.Package
 	if o.otaFile != "" {
 		if otaData, err = os.ReadFile(o.otaFile); err != nil {
 			return errors.Join(&exitError{ExitUsage, fmt.Errorf("--ota: %w", err)}, closeEmu())
 		}
 		if _, err := espimage.Parse(otaData, espimage.ESP32S3); err != nil {
 			e.log.Warn("the --ota file is not a valid ESP32-S3 image: devices will reject it", "error", err)
+		}
+		// Stored now, assigned at --ota-after: a run killed mid-rollout can be
+		// started again with the same flags (the package is reused, the queue
+		// resumes), and other bytes under the same version fail here, not later.
+		if otaPkg, err = ensureOTAPackage(e, emu, o, otaData); err != nil {
+			return errors.Join(err, closeEmu())
 		}
 	}
 	if consoleName != "" {
@@ -365,7 +371,7 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 				return
 			case <-time.After(o.otaAfter):
 			}
-			if err := rollOut(emu, o, otaData); err != nil {
+			if err := rollOut(emu, otaPkg); err != nil {
 				e.log.Error("OTA rollout failed", "error", err)
 			}
 		}()
@@ -488,15 +494,7 @@ func checkWritable(path string) error {
 	return f.Close()
 }
 
-func rollOut(emu *tbemu.Server, o *runOptions, data []byte) error {
-	title := o.otaTitle
-	if title == "" {
-		title = o.fwTitle
-	}
-	pkg, err := emu.AddFirmware(tbemu.PackageSpec{Title: title, Version: o.otaVersion}, data, tbapi.SHA256)
-	if err != nil {
-		return err
-	}
+func rollOut(emu *tbemu.Server, pkg tbemu.Package) error {
 	prof, _ := emu.DefaultProfile()
 	return emu.AssignProfileFirmware(prof.ID, pkg.ID)
 }
