@@ -13,7 +13,6 @@ type (
 	PackageSpec    = core.PackageSpec
 	TsValue        = core.TsValue
 	DeviceCounters = core.DeviceCounters
-	Stats          = core.Stats
 )
 
 // Provisioning strategies of a device profile.

@@ -78,6 +78,9 @@ func (c *Core) UploadPackage(id string, data []byte, algorithm, checksum, fileNa
 	return p, st.setPackage(id, &p, data, nil)
 }
 
+// MaxPackageSize is the largest package data accepted (0 or less: no limit).
+func (c *Core) MaxPackageSize() int64 { return max(c.opts.MaxPackageSize, 0) }
+
 // checkPackageSize refuses data larger than Options.MaxPackageSize.
 func (c *Core) checkPackageSize(n int64) error {
 	if max := c.opts.MaxPackageSize; max > 0 && n > max {

@@ -159,6 +159,10 @@ func (s *store) load(path string, log *slog.Logger) (err error) {
 				dead = append(dead, append([]byte(nil), k...))
 				return nil
 			}
+			// bbolt checks pages, not values: the key is the bytes' hash.
+			if blobKey(v) != string(k) {
+				return fmt.Errorf("package data %.12s does not match its SHA-256", k)
+			}
 			s.blobs[string(k)] = append([]byte(nil), v...)
 			return nil
 		})
