@@ -72,8 +72,8 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.stateDir, "state-dir", "tbsim-state", "fleet state (NVS, flash); a second run reconnects with stored tokens")
 	f.BoolVar(&o.resetState, "reset-state", false, "delete the state dir's files first: every device starts over and provisions again")
 	f.StringVar(&o.server, "server", "", "ThingsBoard MQTT address, mqtt://host:1883 or mqtts://host:8883 (default: embedded server)")
-	f.StringVar(&o.provisionKey, "provision-key", "", "device profile provision key (embedded: automatic)")
-	f.StringVar(&o.provisionSecret, "provision-secret", "", "device profile provision secret (embedded: automatic)")
+	f.StringVar(&o.provisionKey, "provision-key", "", "device profile provision key (env "+envProvisionKey+"; embedded: automatic)")
+	f.StringVar(&o.provisionSecret, "provision-secret", "", "device profile provision secret (env "+envProvisionSecret+"; embedded: automatic)")
 	f.StringVar(&o.caFile, "ca-file", "", "PEM CA certificates for mqtts")
 	f.BoolVar(&o.insecure, "insecure-skip-verify", false, "do not verify the server certificate (mqtts)")
 	f.StringVar(&o.certFile, "cert", "", "client certificate (PEM) for mqtts")
@@ -116,7 +116,11 @@ in-memory connections; with --server it load-tests a real ThingsBoard.`,
   tbsim run --server mqtts://tb.example.com --provision-key K --provision-secret S \
     --devices 20000 --shard 0/4 --ramp 100/s`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runFleet(cmd.Context(), e, o) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			envDefault(cmd, "provision-key", envProvisionKey, &o.provisionKey)
+			envDefault(cmd, "provision-secret", envProvisionSecret, &o.provisionSecret)
+			return runFleet(cmd.Context(), e, o)
+		},
 	}
 	o.addFlags(cmd)
 	return cmd
