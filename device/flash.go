@@ -138,7 +138,7 @@ func (f *Flash) bootable(slot int) bool {
 	if b == nil {
 		return false
 	}
-	_, err := espimage.Parse(b.Bytes(), f.Chip)
+	_, err := b.Image(f.Chip)
 	return err == nil
 }
 
@@ -172,7 +172,7 @@ func (f *Flash) Begin(size int) error {
 	}
 	target := 1 - max(f.running, 0)
 	f.Slots[target] = Slot{} // erased as the writes reach it
-	f.update = &update{slot: target, size: size, w: f.store.NewWriter()}
+	f.update = &update{slot: target, size: size, w: f.store.NewWriter(size)}
 	return nil
 }
 
@@ -206,7 +206,7 @@ func (f *Flash) End() error {
 		return fmt.Errorf("%w: %d of %d bytes written", ErrUpdateAbort, u.w.Len(), u.size)
 	}
 	blob := u.w.Commit()
-	img, err := espimage.Parse(blob.Bytes(), f.Chip)
+	img, err := blob.Image(f.Chip)
 	if err != nil {
 		blob.Release()
 		return fmt.Errorf("%w: %w: %w", ErrUpdateActivate, ErrValidateFailed, err)
@@ -233,7 +233,7 @@ func (f *Flash) SetBoot(title, version string) error {
 	if s.Blob == nil {
 		return ErrUpdateNotBegun
 	}
-	if _, err := espimage.Parse(s.Blob.Bytes(), f.Chip); err != nil {
+	if _, err := s.Blob.Image(f.Chip); err != nil {
 		return fmt.Errorf("%w: %w", ErrValidateFailed, err)
 	}
 	s.Title, s.Version = title, version

@@ -51,7 +51,7 @@ func RestoreFlash(store *ImageStore, chip espimage.Chip, st FlashState, lookup f
 			return nil, ErrImageMissing
 		}
 		blob := store.Add(data)
-		img, err := espimage.Parse(blob.Bytes(), chip)
+		img, err := blob.Image(chip)
 		if err == nil {
 			f.Slots[i].Desc = img.Desc
 		}

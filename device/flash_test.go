@@ -236,7 +236,7 @@ func TestImageStoreDedup(t *testing.T) {
 	require.Equal(t, 2, store.Len(), "factory + the update")
 	require.Less(t, store.Bytes(), 1<<20+8192)
 	// After the first device finished, the others kept no private copy while writing.
-	w := store.NewWriter()
+	w := store.NewWriter(0)
 	w.Write(img[:4096])
 	require.Nil(t, w.own)
 	require.NotNil(t, w.cand)

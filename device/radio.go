@@ -40,6 +40,7 @@ type Radio struct {
 	cfg   WiFiConfig
 	rng   *rand.Rand
 	bssid MAC
+	bss   string // bssid formatted once: Info runs for every telemetry message
 	ch    int
 	ip    string
 	rssi  float64
@@ -89,7 +90,10 @@ func (r *Radio) DropUntil(t time.Time) { r.down = t }
 // Info reports the link, moving the RSSI one small random step.
 func (r *Radio) Info() firmware.WiFiInfo {
 	r.rssi = min(-30, max(-90, r.rssi+r.rng.NormFloat64()))
-	return firmware.WiFiInfo{SSID: r.cfg.SSID, BSSID: r.bssid.String(), Channel: r.ch, RSSI: int(r.rssi), LocalIP: r.ip}
+	if r.bss == "" {
+		r.bss = r.bssid.String()
+	}
+	return firmware.WiFiInfo{SSID: r.cfg.SSID, BSSID: r.bss, Channel: r.ch, RSSI: int(r.rssi), LocalIP: r.ip}
 }
 
 // Temperature is the sensor port: a slow walk within 10-20 °C.

@@ -3,8 +3,9 @@ package device
 import (
 	"bytes"
 	"crypto/sha256"
-	"hash"
 	"sync"
+
+	"github.com/tbsim/tbsim/device/espimage"
 )
 
 // ImageStore keeps slot contents once per SHA-256, shared by every device:
@@ -23,6 +24,33 @@ type Blob struct {
 	sum   [32]byte
 	data  []byte
 	refs  int
+
+	// Validation depends on the bytes and the chip only, so it is done once
+	// per content, not once per device (1,000 devices verifying one update
+	// would hash the same MiB 1,000 times over).
+	vmu      sync.Mutex
+	verified map[espimage.Chip]verdict
+}
+
+type verdict struct {
+	img *espimage.Image
+	err error
+}
+
+// Image validates the content as an application image for chip
+// (esp_image_verify), remembering the answer.
+func (b *Blob) Image(chip espimage.Chip) (*espimage.Image, error) {
+	b.vmu.Lock()
+	defer b.vmu.Unlock()
+	if v, ok := b.verified[chip]; ok {
+		return v.img, v.err
+	}
+	img, err := espimage.Parse(b.data, chip)
+	if b.verified == nil {
+		b.verified = map[espimage.Chip]verdict{}
+	}
+	b.verified[chip] = verdict{img, err}
+	return img, err
 }
 
 // Bytes returns the content; callers must not modify it.
@@ -76,26 +104,27 @@ func (s *ImageStore) Bytes() int {
 	return n
 }
 
-// BlobWriter streams an image in, hashing as it goes. While the bytes match
-// a blob the store already holds it keeps no copy of its own, so devices
-// taking an update someone already finished cost no image memory.
+// BlobWriter streams an image in. While the bytes match a blob the store
+// already holds it keeps no copy of its own, so devices taking an update
+// someone already finished cost no image memory; a private copy is compared
+// with the stored blobs before it is hashed, so the many devices downloading
+// one update at once end up sharing one blob, hashed once.
 type BlobWriter struct {
 	s    *ImageStore
-	h    hash.Hash
+	size int // the announced size: a private copy is allocated once
 	n    int
 	cand *Blob  // a stored blob whose prefix equals what was written
 	own  []byte // private copy once no candidate matches
 }
 
-// NewWriter starts a streaming write.
-func (s *ImageStore) NewWriter() *BlobWriter { return &BlobWriter{s: s, h: sha256.New()} }
+// NewWriter starts a streaming write of about size bytes.
+func (s *ImageStore) NewWriter(size int) *BlobWriter { return &BlobWriter{s: s, size: size} }
 
 // Len returns the bytes written so far.
 func (w *BlobWriter) Len() int { return w.n }
 
 // Write appends p.
 func (w *BlobWriter) Write(p []byte) {
-	w.h.Write(p)
 	if w.n == 0 && w.own == nil {
 		w.cand = w.s.findPrefix(p)
 	}
@@ -104,8 +133,11 @@ func (w *BlobWriter) Write(p []byte) {
 			w.n += len(p)
 			return
 		}
-		w.own = append([]byte(nil), w.cand.data[:w.n]...)
+		w.own = append(make([]byte, 0, max(w.size, w.n+len(p))), w.cand.data[:w.n]...)
 		w.cand = nil
+	}
+	if w.own == nil {
+		w.own = make([]byte, 0, max(w.size, len(p)))
 	}
 	w.own = append(w.own, p...)
 	w.n += len(p)
@@ -124,14 +156,45 @@ func (s *ImageStore) findPrefix(p []byte) *Blob {
 
 // Commit stores the content and returns a reference to it.
 func (w *BlobWriter) Commit() *Blob {
-	var sum [32]byte
-	copy(sum[:], w.h.Sum(nil))
-	data := w.own
-	if w.cand != nil {
-		data = w.cand.data[:w.n]
-	}
+	cand, own := w.cand, w.own
 	w.own, w.cand = nil, nil
-	return w.s.intern(sum, data)
+	if cand != nil && w.n == len(cand.data) {
+		return w.s.ref(cand)
+	}
+	data := own
+	if cand != nil {
+		data = cand.data[:w.n]
+	}
+	if b := w.s.findEqual(data); b != nil {
+		return b // comparing is several times cheaper than hashing
+	}
+	return w.s.intern(sha256.Sum256(data), data)
+}
+
+// ref takes one more reference to a stored blob.
+func (s *ImageStore) ref(b *Blob) *Blob {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.blobs[b.sum]; ok {
+		cur.refs++
+		return cur
+	}
+	b.refs = 1 // released meanwhile: store it again
+	s.blobs[b.sum] = b
+	return b
+}
+
+// findEqual returns a new reference to a stored blob with exactly data.
+func (s *ImageStore) findEqual(data []byte) *Blob {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range s.blobs {
+		if len(b.data) == len(data) && bytes.Equal(b.data, data) {
+			b.refs++
+			return b
+		}
+	}
+	return nil
 }
 
 // Discard drops what was written.

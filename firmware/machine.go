@@ -56,7 +56,7 @@ type Status struct {
 
 // Machine is the device program. Create it with New, then feed it events.
 type Machine struct {
-	cfg Config
+	cfg *Config // shared by a fleet's machines (NewShared): read only
 	p   Ports
 
 	state    State
@@ -72,7 +72,7 @@ type Machine struct {
 	reprovs   int
 	requestID int // shared by attribute requests and firmware downloads, like the Arduino SDK
 
-	timers [numTimers]time.Time
+	timers [numTimers]int64 // unix ns, 0 = off: a third of time.Time's size, times a million devices
 
 	fw         tbapi.FwInfo // fw_* shared attributes as last seen
 	fwAttrReq  int          // id of the pending fw attribute request
@@ -121,7 +121,11 @@ const (
 )
 
 // New checks cfg and ports and returns a machine waiting for EventBoot.
-func New(cfg Config, p Ports) (*Machine, error) {
+func New(cfg Config, p Ports) (*Machine, error) { return NewShared(&cfg, p) }
+
+// NewShared is New with a configuration that many machines share (a fleet
+// of a million saves 200 bytes each); the caller must not change *cfg.
+func NewShared(cfg *Config, p Ports) (*Machine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -171,13 +175,16 @@ func (m *Machine) Handle(ev Event) time.Time {
 
 // Deadline returns the earliest pending deadline, or zero.
 func (m *Machine) Deadline() time.Time {
-	var next time.Time
+	var next int64
 	for _, t := range m.timers {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+		if t != 0 && (next == 0 || t < next) {
 			next = t
 		}
 	}
-	return next
+	if next == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, next)
 }
 
 // Status returns a snapshot of the machine.
@@ -200,25 +207,32 @@ func (m *Machine) Status() Status {
 	}
 }
 
+// AwaitsAck reports whether the machine waits for publish id's
+// acknowledgement (EventPublished): a restart does. A session may skip
+// delivering other acknowledgements.
+func (m *Machine) AwaitsAck(id uint32) bool { return m.restarting && m.restartID == id }
+
 // Name returns the device name (the Wi-Fi MAC) once booted.
 func (m *Machine) Name() string { return m.name }
 
 func (m *Machine) now() time.Time { return m.p.Clock.Now() }
 
-func (m *Machine) setTimer(id timerID, after time.Duration) { m.timers[id] = m.now().Add(after) }
+func (m *Machine) setTimer(id timerID, after time.Duration) {
+	m.timers[id] = m.now().Add(after).UnixNano()
+}
 
-func (m *Machine) stopTimer(id timerID) { m.timers[id] = time.Time{} }
+func (m *Machine) stopTimer(id timerID) { m.timers[id] = 0 }
 
 func (m *Machine) log(line string) { m.p.Console.Println(line) }
 
 func (m *Machine) tick() {
-	now := m.now()
+	now := m.now().UnixNano()
 	for id := timerID(0); id < numTimers; id++ {
 		t := m.timers[id]
-		if t.IsZero() || now.Before(t) {
+		if t == 0 || now < t {
 			continue
 		}
-		m.timers[id] = time.Time{}
+		m.timers[id] = 0
 		m.fire(id)
 		if m.state == StateOff {
 			return
@@ -296,7 +310,7 @@ func (m *Machine) wifiUp() {
 }
 
 func (m *Machine) wifiDown(reason string) {
-	if m.state == StateWiFi && m.timers[timerWiFi].IsZero() {
+	if m.state == StateWiFi && m.timers[timerWiFi] == 0 {
 		return // already waiting to retry
 	}
 	if m.state != StateWiFi {

@@ -4,7 +4,6 @@ package firmware
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/tbsim/tbsim/firmware/tbapi"
 )
@@ -183,7 +182,7 @@ func (m *Machine) restartAfter(id uint32) {
 func (m *Machine) restart() {
 	m.log("[SYSTEM] Restarting...")
 	m.state = StateOff
-	m.timers = [numTimers]time.Time{}
+	m.timers = [numTimers]int64{}
 	m.p.OTA.Restart()
 }
 

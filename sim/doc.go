@@ -7,7 +7,7 @@
 //
 // # Imports
 //
-// device, device/espimage, firmware (configuration), bbolt, hdrhistogram and
+// device, device/espimage, firmware (configuration), bbolt and
 // the standard library. Not tbemu: the caller passes a Dialer, so the same
 // fleet drives the embedded emulator or a real ThingsBoard.
 //

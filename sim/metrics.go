@@ -1,13 +1,12 @@
 package sim
 
 import (
+	"math"
 	"math/bits"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	hdr "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // Trend records durations without a lock: values (in microseconds) land in
@@ -70,28 +69,47 @@ type TrendStats struct {
 	Max   time.Duration `json:"max"`
 }
 
-// Stats summarises the trend.
+// Stats summarises the trend. Quantiles are read off the buckets directly
+// (the value reported is the middle of the bucket holding the rank, never
+// above the maximum seen): no allocation, so a wait condition or a live view
+// may ask often.
 func (t *Trend) Stats() TrendStats {
 	n := t.count.Load()
 	if n == 0 {
 		return TrendStats{}
 	}
-	h := hdr.New(1, 1<<40, 3)
+	maxUs := t.maxUs.Load()
+	qs := [4]float64{0.50, 0.90, 0.95, 0.99}
+	var ranks [4]uint64
+	for i, q := range qs {
+		ranks[i] = max(uint64(math.Ceil(q*float64(n))), 1)
+	}
+	var vals [4]uint64
+	var cum uint64
+	next := 0
 	for i := range t.buckets {
-		if c := t.buckets[i].Load(); c > 0 {
+		c := t.buckets[i].Load()
+		if c == 0 {
+			continue
+		}
+		cum += c
+		for next < len(ranks) && cum >= ranks[next] {
 			lo := bucketLow(i)
-			width := bucketLow(i+1) - lo
-			h.RecordValues(int64(max(lo+width/2, 1)), int64(c))
+			vals[next] = min(max(lo+(bucketLow(i+1)-lo)/2, 1), maxUs)
+			next++
+		}
+		if next == len(ranks) {
+			break
 		}
 	}
-	us := func(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
-	maxUs := t.maxUs.Load()
-	clamp := func(v int64) time.Duration { return us(min(v, int64(maxUs))) }
+	for ; next < len(ranks); next++ { // counts raced ahead of the buckets
+		vals[next] = maxUs
+	}
+	us := func(v uint64) time.Duration { return time.Duration(v) * time.Microsecond }
 	return TrendStats{
-		Count: n, Avg: us(int64(t.sumUs.Load() / n)),
-		P50: clamp(h.ValueAtQuantile(50)), P90: clamp(h.ValueAtQuantile(90)),
-		P95: clamp(h.ValueAtQuantile(95)), P99: clamp(h.ValueAtQuantile(99)),
-		Max: us(int64(maxUs)),
+		Count: n, Avg: us(t.sumUs.Load() / n),
+		P50: us(vals[0]), P90: us(vals[1]), P95: us(vals[2]), P99: us(vals[3]),
+		Max: us(maxUs),
 	}
 }
 

@@ -1,9 +1,6 @@
 package sim
 
-import (
-	"container/heap"
-	"time"
-)
+import "time"
 
 // Sched is a discrete-event scheduler: one virtual clock and one queue of
 // events, run by one goroutine. Events at the same instant run in the order
@@ -24,7 +21,7 @@ var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 func NewSched(start time.Time) *Sched { return &Sched{now: start} }
 
 type event struct {
-	at  time.Time
+	at  int64 // unix ns: an integer compare in the heap
 	seq uint64
 	f   func()
 	idx int // position in the heap; -1 once run or stopped
@@ -41,10 +38,32 @@ func (t Timer) Stop() bool {
 	if t.e == nil || t.e.idx < 0 {
 		return false
 	}
-	heap.Remove(&t.s.q, t.e.idx)
-	t.e.idx = -1
+	t.s.q.remove(t.e.idx)
 	return true
 }
+
+// NewTimer returns a stopped timer that runs f when due; Reset arms it.
+// One timer re-armed many times costs no allocation per arming.
+func (s *Sched) NewTimer(f func()) Timer {
+	return Timer{s, &event{f: f, idx: -1}}
+}
+
+// Reset (re)arms the timer for t, as if newly scheduled now.
+func (t Timer) Reset(at time.Time) {
+	s := t.s
+	if t.e.idx >= 0 {
+		s.q.remove(t.e.idx)
+	}
+	if at.Before(s.now) {
+		at = s.now
+	}
+	s.seq++
+	t.e.at, t.e.seq = at.UnixNano(), s.seq
+	s.q.push(t.e)
+}
+
+// Armed reports whether the timer is waiting to run.
+func (t Timer) Armed() bool { return t.e != nil && t.e.idx >= 0 }
 
 // Now returns the virtual time.
 func (s *Sched) Now() time.Time { return s.now }
@@ -55,8 +74,8 @@ func (s *Sched) At(t time.Time, f func()) Timer {
 		t = s.now
 	}
 	s.seq++
-	e := &event{at: t, seq: s.seq, f: f}
-	heap.Push(&s.q, e)
+	e := &event{at: t.UnixNano(), seq: s.seq, f: f}
+	s.q.push(e)
 	return Timer{s, e}
 }
 
@@ -74,7 +93,7 @@ func (s *Sched) Next() (time.Time, bool) {
 	if len(s.q) == 0 {
 		return time.Time{}, false
 	}
-	return s.q[0].at, true
+	return time.Unix(0, s.q[0].at).UTC(), true
 }
 
 // Step runs the next event; false when the queue is empty.
@@ -82,9 +101,10 @@ func (s *Sched) Step() bool {
 	if len(s.q) == 0 {
 		return false
 	}
-	e := heap.Pop(&s.q).(*event)
-	e.idx = -1
-	s.now = e.at
+	e := s.q.pop()
+	if e.at != s.now.UnixNano() {
+		s.now = time.Unix(0, e.at).UTC()
+	}
 	s.runs++
 	e.f()
 	return true
@@ -97,9 +117,10 @@ func (s *Sched) RunUntil(deadline time.Time, stop func() bool) bool {
 	if stop != nil && stop() {
 		return true
 	}
-	for len(s.q) > 0 && !s.q[0].at.After(deadline) {
+	end := deadline.UnixNano()
+	for len(s.q) > 0 && s.q[0].at <= end {
 		at := s.q[0].at
-		for len(s.q) > 0 && s.q[0].at.Equal(at) {
+		for len(s.q) > 0 && s.q[0].at == at {
 			s.Step()
 		}
 		if stop != nil && stop() {
@@ -112,30 +133,81 @@ func (s *Sched) RunUntil(deadline time.Time, stop func() bool) bool {
 	return false
 }
 
-// eventQueue orders events by time, then by scheduling order.
+// eventQueue is a 4-ary min-heap of events by (time, scheduling order),
+// typed (no interface calls) and shallow: the simulator pushes and pops
+// millions of events.
 type eventQueue []*event
 
-func (q eventQueue) Len() int { return len(q) }
-func (q eventQueue) Less(i, j int) bool {
-	if !q[i].at.Equal(q[j].at) {
-		return q[i].at.Before(q[j].at)
-	}
-	return q[i].seq < q[j].seq
+func (q eventQueue) less(i, j int) bool {
+	a, b := q[i], q[j]
+	return a.at < b.at || a.at == b.at && a.seq < b.seq
 }
-func (q eventQueue) Swap(i, j int) {
+
+func (q eventQueue) swap(i, j int) {
 	q[i], q[j] = q[j], q[i]
 	q[i].idx, q[j].idx = i, j
 }
-func (q *eventQueue) Push(x any) {
-	e := x.(*event)
+
+func (q *eventQueue) push(e *event) {
 	e.idx = len(*q)
 	*q = append(*q, e)
+	q.up(e.idx)
 }
-func (q *eventQueue) Pop() any {
-	old := *q
-	n := len(old)
-	e := old[n-1]
-	old[n-1] = nil
-	*q = old[:n-1]
+
+func (q *eventQueue) pop() *event {
+	e := (*q)[0]
+	q.remove(0)
 	return e
+}
+
+// remove takes out the event at i.
+func (q *eventQueue) remove(i int) {
+	h := *q
+	n := len(h) - 1
+	e := h[i]
+	if i != n {
+		h.swap(i, n)
+	}
+	h[n] = nil
+	*q = h[:n]
+	if i != n {
+		if !q.down(i) {
+			q.up(i)
+		}
+	}
+	e.idx = -1
+}
+
+func (q eventQueue) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 4
+		if !q.less(i, p) {
+			return
+		}
+		q.swap(i, p)
+		i = p
+	}
+}
+
+// down sifts i toward the leaves; it reports whether it moved.
+func (q eventQueue) down(i int) bool {
+	start, n := i, len(q)
+	for {
+		c := 4*i + 1
+		if c >= n {
+			break
+		}
+		m := c
+		for k := c + 1; k < c+4 && k < n; k++ {
+			if q.less(k, m) {
+				m = k
+			}
+		}
+		if !q.less(m, i) {
+			break
+		}
+		q.swap(i, m)
+		i = m
+	}
+	return i > start
 }

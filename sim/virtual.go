@@ -48,14 +48,18 @@ type VirtualOptions struct {
 	Factory  []byte        // factory image (default: built for the firmware's title and version)
 	Sched    *Sched        // the clock, shared with the server
 	Server   Server
-	// Link is the network between each device and the server (default:
-	// 500 µs each way).
-	Link         Impairment
+	// Latency is the network's one-way delay between a device and the
+	// server (default 500 µs); SetLink adds an impairment to device writes,
+	// as sim.Link does in real time.
+	Latency      time.Duration
 	OnLine       func(device string, l device.Line)
 	ConsoleLines int // serial ring per device (default 64)
 	// EventLog, if set, gets one line per event a device handles: the
 	// replayable trace of the run.
 	EventLog io.Writer
+	// OnStatus, if set, sees every status change of device i as it happens
+	// (fault search: act at an exact moment, track a device's history).
+	OnStatus func(i int, prev, cur device.BoardStatus)
 }
 
 // VFleet is a fleet in virtual time: every device's firmware, its hardware
@@ -69,9 +73,10 @@ type VFleet struct {
 	metrics *Metrics
 	health  *Health
 	started time.Time
-	link    Impairment
+	link    Impairment // on device writes
 	linkRng *rand.Rand
-	down    bool // the server refuses connections (a restart in progress)
+	version uint64 // bumped at every status change
+	down    bool   // the server refuses connections (a restart in progress)
 	log     io.Writer
 }
 
@@ -95,15 +100,12 @@ func NewVirtual(o VirtualOptions) (*VFleet, error) {
 	if o.ConsoleLines <= 0 {
 		o.ConsoleLines = 64
 	}
-	if o.Link == (Impairment{}) {
-		o.Link = Impairment{Latency: 500 * time.Microsecond}
-	}
-	if o.Link.RTO == 0 {
-		o.Link.RTO = 200 * time.Millisecond
+	if o.Latency == 0 {
+		o.Latency = 500 * time.Microsecond
 	}
 	o.WiFi.Seed = o.Seed
 	f := &VFleet{opts: o, s: o.Sched, store: device.NewImageStore(), byName: map[string]int{}, metrics: &Metrics{},
-		health: &Health{}, link: o.Link, linkRng: rand.New(rand.NewPCG(o.Seed, 0x11)), log: o.EventLog}
+		health: &Health{}, linkRng: rand.New(rand.NewPCG(o.Seed, 0x11)), log: o.EventLog}
 	if o.Factory == nil {
 		img, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP32S3, Title: o.Firmware.Title, Version: o.Firmware.Version, Size: 64 << 10})
 		if err != nil {
@@ -218,25 +220,43 @@ func (f *VFleet) DropWiFi(pos []int, d time.Duration) {
 	}
 }
 
-// SetLink changes the link of every connection, open or future.
+// SetLink impairs every device write, on open and future connections
+// (the zero value restores a clean link).
 func (f *VFleet) SetLink(i Impairment) {
-	if i == (Impairment{}) {
-		i = f.opts.Link
-	}
 	if i.RTO == 0 {
 		i.RTO = 200 * time.Millisecond
 	}
 	f.link = i
 }
 
+// CutOtadata makes the next otadata write of each device lose power after
+// the sector's erase: the device dies there and boots again.
+func (f *VFleet) CutOtadata(pos []int) {
+	for _, i := range pos {
+		f.boards[i].flash.CutNextOtadataWrite = true
+	}
+}
+
+// NVS returns device i's storage (for checks after a run).
+func (f *VFleet) NVS(i int) firmware.NVS { return f.boards[i].nvs }
+
+// Version changes whenever a device's status does: a condition on statuses
+// needs no new look until it moves.
+func (f *VFleet) Version() uint64 { return f.version }
+
 // ServerDown makes connection attempts fail as unreachable (a broker
 // restart); the caller closes the server's sessions itself.
 func (f *VFleet) ServerDown(down bool) { f.down = down }
 
-// delay draws one message's one-way delay.
-func (f *VFleet) delay() time.Duration {
+// delay draws one message's one-way delay; device writes also suffer the
+// link's impairment.
+func (f *VFleet) delay(up bool) time.Duration {
+	d := f.opts.Latency
+	if !up {
+		return d
+	}
 	i := f.link
-	d := i.Latency
+	d += i.Latency
 	if i.Jitter > 0 {
 		d += time.Duration(f.linkRng.Int64N(int64(i.Jitter)))
 	}
@@ -287,7 +307,7 @@ func (f *VFleet) newBoard(i int, factory *device.Blob) (*vboard, error) {
 	rng := rand.New(rand.NewPCG(f.opts.Seed, uint64(i)+1))
 	b.radio = device.NewRadio(f.opts.WiFi, id, rng)
 	b.sess.b = b
-	m, err := firmware.New(f.opts.Firmware, firmware.Ports{
+	m, err := firmware.NewShared(&f.opts.Firmware, firmware.Ports{
 		Clock: vclock{f.s}, NVS: b.nvs, Session: &b.sess, OTA: vota{b.flash, b},
 		WiFi: vwifi{b}, Sensor: b.radio, Rand: rngPort{rng}, Console: b,
 	})
@@ -393,7 +413,14 @@ func (b *vboard) handle(ev firmware.Event) {
 	if b.f.log != nil {
 		b.f.trace(b, eventText(ev))
 	}
+	armed := b.flash.CutNextOtadataWrite
 	next := b.m.Handle(ev)
+	if armed && !b.flash.CutNextOtadataWrite {
+		// The otadata write was cut: power was lost in the middle of it.
+		b.f.trace(b, "power lost during an otadata write")
+		b.powerOn(firmware.ResetPowerOn)
+		return
+	}
 	if b.restart {
 		b.powerOn(firmware.ResetSW)
 		return
@@ -417,33 +444,41 @@ func eventText(ev firmware.Event) string {
 	return s
 }
 
-// arm keeps one scheduler event at the machine's deadline.
+// arm keeps the board's one timer at the machine's deadline.
 func (b *vboard) arm(next time.Time) {
-	if next.Equal(b.timerAt) && b.timer.e != nil && b.timer.e.idx >= 0 {
+	if b.timer.e == nil {
+		b.timer = b.f.s.NewTimer(func() {
+			b.timerAt = time.Time{}
+			b.handle(firmware.Event{Kind: firmware.EventTick})
+		})
+	}
+	if next.Equal(b.timerAt) && b.timer.Armed() {
 		return
 	}
-	b.stopTimer()
 	if next.IsZero() {
+		b.stopTimer()
 		return
 	}
 	b.timerAt = next
-	b.timer = b.f.s.At(next, func() {
-		b.timerAt = time.Time{}
-		b.handle(firmware.Event{Kind: firmware.EventTick})
-	})
+	b.timer.Reset(next)
 }
 
 func (b *vboard) stopTimer() {
 	b.timer.Stop()
-	b.timer, b.timerAt = Timer{}, time.Time{}
+	b.timerAt = time.Time{}
 }
 
 // publish refreshes the status and counts what changed.
 func (b *vboard) publish() {
 	cur := device.BoardStatus{Name: b.status.Name, Status: b.m.Status(), BootCount: b.boots, LastReset: b.reset, Bricked: b.bricked}
 	if cur != b.status {
-		b.f.metrics.transition(&b.track, b.status, cur, b.f.s.Now())
+		prev := b.status
+		b.f.metrics.transition(&b.track, prev, cur, b.f.s.Now())
 		b.status = cur
+		b.f.version++
+		if on := b.f.opts.OnStatus; on != nil {
+			on(b.idx, prev, cur)
+		}
 	}
 }
 
@@ -469,7 +504,7 @@ type vattempt struct {
 }
 
 func (a *vattempt) upAt(f *VFleet) time.Time {
-	t := f.s.Now().Add(f.delay())
+	t := f.s.Now().Add(f.delay(true))
 	if t.Before(a.up) {
 		t = a.up
 	}
@@ -478,7 +513,7 @@ func (a *vattempt) upAt(f *VFleet) time.Time {
 }
 
 func (a *vattempt) downAt(f *VFleet) time.Time {
-	t := f.s.Now().Add(f.delay())
+	t := f.s.Now().Add(f.delay(false))
 	if t.Before(a.down) {
 		t = a.down
 	}
@@ -495,7 +530,7 @@ func (s *vsession) Connect(c firmware.Credentials) error {
 	start := f.s.Now()
 	current := func() bool { return s.gen == a.gen && !a.closed }
 	if f.down {
-		f.s.At(a.downAt(f).Add(f.delay()), func() {
+		f.s.At(a.downAt(f).Add(f.delay(true)), func() {
 			if current() {
 				b.f.metrics.connected(f.s.Now().Sub(start), false)
 				b.handle(firmware.Event{Kind: firmware.EventConnectionLost, Link: firmware.LinkUnreachable, Reason: "unreachable: connection refused"})
@@ -505,7 +540,7 @@ func (s *vsession) Connect(c firmware.Credentials) error {
 	}
 	// TCP handshake, then CONNECT: the server sees it after one round trip
 	// and a half; the CONNACK comes back after one more way.
-	f.s.At(a.upAt(f).Add(f.delay()), func() {
+	f.s.At(a.upAt(f).Add(f.delay(false)), func() {
 		if a.closed {
 			return
 		}
@@ -583,13 +618,27 @@ func (s *vsession) Publish(topic string, payload []byte, qos byte) (uint32, erro
 		if a.conn == nil || !a.conn.Publish(topic, p, qos) || qos == 0 {
 			return
 		}
-		f.s.At(a.downAt(f), func() {
-			if s.gen != a.gen || a.closed {
-				return
+		// The PUBACK's arrival time is known now. The metric is taken at
+		// once and the event is only delivered when the firmware waits for
+		// it (a restart): most PUBACKs then cost no event at all.
+		at := a.downAt(f)
+		if s.gen != a.gen || a.closed {
+			// Stored by the server, but the device's connection is gone:
+			// the acknowledgement never reaches it.
+			f.metrics.Outcomes.Add("publish ack lost", 1)
+			if topic == tbapi.TopicTelemetry {
+				f.metrics.Outcomes.Add("telemetry ack lost", 1)
 			}
-			f.metrics.publishAck(topic, f.s.Now().Sub(sent))
-			b.handle(firmware.Event{Kind: firmware.EventPublished, ID: id})
-		})
+			return
+		}
+		f.metrics.publishAck(topic, at.Sub(sent))
+		if b.m.AwaitsAck(id) {
+			f.s.At(at, func() {
+				if s.gen == a.gen && !a.closed {
+					b.handle(firmware.Event{Kind: firmware.EventPublished, ID: id})
+				}
+			})
+		}
 	})
 	return id, nil
 }

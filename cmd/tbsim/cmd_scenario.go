@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -34,12 +36,14 @@ func newScenarioCmd(e *env) *cobra.Command {
 		},
 	})
 	var validate bool
-	var junit, jsonFile string
+	var junit, jsonFile, mode, eventLog string
 	var seed int64 = -1
 	run := &cobra.Command{
 		Use:   "run FILE|NAME...",
 		Short: "Run scenario files (or shipped scenarios by name)",
-		Long: `Run each scenario against a fresh embedded server and fleet, print a report
+		Long: `Run each scenario against a fresh embedded server and fleet, in virtual time
+by default (deterministic: the same seed gives the same bytes) or in real time
+with --mode realtime, print a report
 (steps with timings, expectations with measured values, the devices involved
 in a failure with their serial log), and exit 3 when an expectation or a step
 fails. Files are checked strictly first; a bad file exits 2.`,
@@ -72,7 +76,18 @@ fails. Files are checked strictly first; a bad file exits 2.`,
 				}
 				return nil
 			}
-			opts := scenario.RunOptions{Logger: e.log, Progress: e.stderr}
+			if mode != "" && mode != scenario.ModeVirtual && mode != scenario.ModeRealtime {
+				return usageErr("--mode %q: want virtual or realtime", mode)
+			}
+			opts := scenario.RunOptions{Logger: e.log, Progress: e.stderr, Mode: mode}
+			if eventLog != "" {
+				f, err := os.Create(eventLog)
+				if err != nil {
+					return usageErr("--event-log: %v", err)
+				}
+				defer f.Close()
+				opts.EventLog = f
+			}
 			if seed >= 0 {
 				s := uint64(seed)
 				opts.Seed = &s
@@ -114,7 +129,73 @@ fails. Files are checked strictly first; a bad file exits 2.`,
 	run.Flags().StringVar(&junit, "junit", "", "write a JUnit XML report (one test case per expectation)")
 	run.Flags().StringVar(&jsonFile, "json", "", "write the results as JSON")
 	run.Flags().Int64Var(&seed, "seed", -1, "override every scenario's seed (to replay a failure)")
-	cmd.AddCommand(run)
+	run.Flags().StringVar(&mode, "mode", "", "virtual (default: one virtual clock, replayable bit for bit, fast) or realtime (goroutines, paho and mochi on the wall clock); overrides the file's mode:")
+	run.Flags().StringVar(&eventLog, "event-log", "", "virtual mode: write every event each device handled to this file")
+	cmd.AddCommand(run, newFuzzCmd(e))
+	return cmd
+}
+
+func newFuzzCmd(e *env) *cobra.Command {
+	var o scenario.FuzzOptions
+	var keep []int
+	var jsonFile string
+	noShrink := false
+	cmd := &cobra.Command{
+		Use:   "fuzz",
+		Short: "Search random fault schedules for broken invariants (virtual time)",
+		Long: `Run many random fault schedules, one per seed, against a small fleet and the
+embedded server's core in virtual time: power cuts at any instant (while
+provisioning, mid-download, while UPDATING, before the new image confirms
+itself), cut otadata writes, broker restarts, link loss and latency, Wi-Fi
+drops, revoked tokens, deleted devices, good, corrupt and wrong-chip
+rollouts, a second rollout during the first. Each schedule enables a random
+subset of fault kinds (swarm testing). After a quiet period it checks:
+` + "  - " + scenario.InvBootsValidImage + `
+` + "  - " + scenario.InvNotSilent + `
+` + "  - " + scenario.InvTokenKept + `
+` + "  - " + scenario.InvNotDownloading + `
+` + "  - " + scenario.InvVersionReported + `
+` + "  - " + scenario.InvCountsAgree + `
+The smallest failing seed is shrunk to the faults it needs and printed with
+a command that replays it exactly. Exit 3 when an invariant broke.`,
+		Example: `  tbsim scenario fuzz --schedules 200
+  tbsim scenario fuzz --schedules 200 --write-ahead-token`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.Schedules < 1 || o.Schedules > 1_000_000 || o.Devices < 1 || o.Devices > 100_000 {
+				return usageErr("--schedules 1 to 1000000 and --devices 1 to 100000")
+			}
+			o.Keep, o.Shrink, o.Progress = keep, !noShrink, e.stderr
+			r, err := scenario.Fuzz(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			scenario.WriteFuzz(e.stdout, r)
+			if jsonFile != "" {
+				if err := writeWith(jsonFile, func(f *os.File) error {
+					enc := json.NewEncoder(f)
+					enc.SetIndent("", "  ")
+					return enc.Encode(r)
+				}); err != nil {
+					return err
+				}
+			}
+			if len(r.Failing) > 0 {
+				return &exitError{ExitExpected, fmt.Errorf("%d of %d schedules broke an invariant; smallest seed %d", len(r.Failing), r.Schedules, r.First.Seed)}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.Uint64Var(&o.Seed, "seed", 1, "first seed (seeds seed, seed+1, ... are tried)")
+	f.IntVar(&o.Schedules, "schedules", 100, "number of schedules")
+	f.IntVar(&o.Devices, "devices", 20, "devices per schedule")
+	f.DurationVar(&o.Active, "active", 10*time.Minute, "virtual time over which the faults fall")
+	f.DurationVar(&o.Quiet, "quiet", 15*time.Minute, "virtual time without faults before the checks")
+	f.BoolVar(&o.WriteAheadToken, "write-ahead-token", false, "firmware option: the device chooses and stores its token before provisioning")
+	f.IntSliceVar(&keep, "keep", nil, "replay only these faults of the first schedule (printed by a shrunk search)")
+	f.BoolVar(&noShrink, "no-shrink", false, "do not shrink the smallest failing schedule")
+	f.StringVar(&jsonFile, "json", "", "write the result as JSON")
 	return cmd
 }
 

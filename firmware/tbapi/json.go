@@ -43,8 +43,8 @@ func (k Kind) String() string {
 // so a value re-encoded with AppendValue keeps its key order.
 type Value struct {
 	Kind    Kind
+	Bool    bool     // Bool (beside Kind: one word for both)
 	Str     string   // String: the decoded text; Number: the literal as written
-	Bool    bool     // Bool
 	Members []Member // Object
 	Elems   []Value  // Array
 }
@@ -109,7 +109,11 @@ var ErrSyntax = errors.New("json syntax error")
 // Parse parses one JSON document. Trailing white space is allowed, anything
 // else after the value is an error.
 func Parse(data []byte) (Value, error) {
-	p := parser{data: data}
+	// One copy of the input as a string: keys, strings and number literals
+	// are slices of it, not an allocation each (a telemetry message had a
+	// dozen). A value kept keeps the message's bytes alive, which for the
+	// small payloads of the device API costs less than the allocations.
+	p := parser{data: data, src: string(data)}
 	p.space()
 	v, err := p.value(0)
 	if err != nil {
@@ -124,6 +128,7 @@ func Parse(data []byte) (Value, error) {
 
 type parser struct {
 	data []byte
+	src  string // data as a string, for substrings
 	pos  int
 }
 
@@ -217,6 +222,9 @@ func (p *parser) object(depth int) (Value, error) {
 		if err != nil {
 			return Value{}, err
 		}
+		if v.Members == nil {
+			v.Members = make([]Member, 0, 8) // one allocation for the usual small object
+		}
 		v.Members = append(v.Members, Member{Key: key, Value: val})
 		p.space()
 		if p.pos >= len(p.data) {
@@ -290,7 +298,7 @@ func (p *parser) number() (Value, error) {
 			return Value{}, p.fail("malformed number")
 		}
 	}
-	return Value{Kind: Number, Str: string(p.data[start:p.pos])}, nil
+	return Value{Kind: Number, Str: p.src[start:p.pos]}, nil
 }
 
 func (p *parser) digits() bool {
@@ -309,7 +317,7 @@ func (p *parser) str() (string, error) {
 	for p.pos < len(p.data) {
 		c := p.data[p.pos]
 		if c == '"' {
-			s := string(p.data[start:p.pos])
+			s := p.src[start:p.pos]
 			p.pos++
 			return s, nil
 		}

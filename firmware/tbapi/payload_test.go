@@ -273,3 +273,16 @@ func TestParseChunkSize(t *testing.T) {
 		t.Errorf("ChunkSizePayload = %s", got)
 	}
 }
+
+func TestCastNumeric(t *testing.T) {
+	for in, number := range map[string]bool{
+		"1.2": true, "-3": true, "0": true, "1e5": true, "-0.5E-3": true,
+		"": false, "01": false, "1.": false, "Inf": false, "0x1p3": false, "1_0": false, "10.0.0.2": false,
+		"24:0A:C4:00:00:01": false, "-": false, "1e": false, "1e999": false, " 1": false,
+	} {
+		got := CastNumeric(Value{Kind: String, Str: in})
+		if (got.Kind == Number) != number || got.Str != in {
+			t.Errorf("CastNumeric(%q) = %v %q; want number=%v", in, got.Kind, got.Str, number)
+		}
+	}
+}

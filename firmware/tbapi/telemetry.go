@@ -71,8 +71,16 @@ func telemetryEntry(obj Value) (TsValues, error) {
 }
 
 func dropNulls(ms []Member) []Member {
-	out := ms[:0:0]
-	for _, m := range ms {
+	i := 0
+	for i < len(ms) && ms[i].Value.Kind != Null {
+		i++
+	}
+	if i == len(ms) {
+		return ms // the usual case: nothing to drop, nothing to copy
+	}
+	out := make([]Member, i, len(ms)-1)
+	copy(out, ms[:i])
+	for _, m := range ms[i+1:] {
 		if m.Value.Kind != Null {
 			out = append(out, m)
 		}
@@ -83,15 +91,48 @@ func dropNulls(ms []Member) []Member {
 // CastNumeric returns v with a numeric string turned into a number, as
 // ThingsBoard does by default (JSON_TYPE_CAST_ENABLED): "1.2" becomes 1.2.
 func CastNumeric(v Value) Value {
-	if v.Kind != String || v.Str == "" {
-		return v
+	if v.Kind != String || !isNumberLiteral(v.Str) {
+		return v // most strings: no ParseFloat, whose error allocates
 	}
 	if _, err := strconv.ParseFloat(v.Str, 64); err != nil {
-		return v
-	}
-	// Only plain decimal literals: ParseFloat also takes "Inf", "0x1p3", "1_0".
-	if _, err := Parse([]byte(v.Str)); err != nil {
-		return v
+		return v // out of range
 	}
 	return Value{Kind: Number, Str: v.Str}
+}
+
+// isNumberLiteral reports whether s is exactly a JSON number: plain decimal
+// (ParseFloat alone would also take "Inf", "0x1p3" and "1_0").
+func isNumberLiteral(s string) bool {
+	i := 0
+	digits := func() bool {
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i > start
+	}
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	if i < len(s) && s[i] == '0' {
+		i++ // no leading zeros
+	} else if !digits() {
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if !digits() {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return false
+		}
+	}
+	return i == len(s)
 }

@@ -39,7 +39,7 @@ var (
 	reAtLeastVer = regexp.MustCompile(`^at least (\d+(?:\.\d+)?)% (?:at|on|running) fw_version (\S+)$`)
 	reAllVer     = regexp.MustCompile(`^all (?:devices )?(?:at|on|running) fw_version (\S+)$`)
 	reFwState    = regexp.MustCompile(`^fw_state ([A-Z]+) on (at least )?(all|\d+) devices?$`)
-	reOnline     = regexp.MustCompile(`^(?:at least )?(\d+) devices? (online|connected|provisioned)$`)
+	reOnline     = regexp.MustCompile(`^(?:at least )?(\d+) devices? (online|connected|provisioned|reprovisioned|re-provisioned)$`)
 	reFwError    = regexp.MustCompile(`^fw_error "([^"]+)" on (all|\d+) devices?$`)
 )
 
@@ -48,8 +48,11 @@ func parseCondition(s string) (condition, error) {
 	t := strings.TrimSpace(s)
 	is := func(state string) func(device.BoardStatus) bool {
 		return func(b device.BoardStatus) bool {
-			if state == "provisioned" {
+			switch state {
+			case "provisioned":
 				return b.Provisioned
+			case "reprovisioned", "re-provisioned":
+				return b.Reprovisions > 0 // dropped its refused token to provision again, this boot
 			}
 			return b.State.String() == "online"
 		}
@@ -101,7 +104,7 @@ func parseCondition(s string) (condition, error) {
 		}}, nil
 	}
 	return condition{}, fmt.Errorf("unknown condition %q: want one of `all online`, `all provisioned`, "+
-		"`N devices online`, `at least P%% at fw_version V`, `all at fw_version V`, `fw_state S on N|all devices`, "+
+		"`N devices online|provisioned|reprovisioned`, `at least P%% at fw_version V`, `all at fw_version V`, `fw_state S on N|all devices`, "+
 		"`fw_error \"TEXT\" on N|all devices`", s)
 }
 

@@ -66,6 +66,7 @@ func Parse(name string, data []byte) (*Scenario, error) {
 	sc.File = name
 	sc.stepLines = seqLines(&root, "steps")
 	sc.expectLines = seqLines(&root, "expect")
+	sc.keyLines = keyLines(&root)
 	if err := sc.validate(); err != nil {
 		return nil, err
 	}
@@ -127,6 +128,41 @@ func keyAtLine(n *yaml.Node, line int) string {
 	return "?"
 }
 
+// keyLines maps the dotted path of every mapping key of the first two levels
+// ("mode", "fleet.devices") to its line.
+func keyLines(root *yaml.Node) map[string]int {
+	out := map[string]int{}
+	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return out
+	}
+	m := root.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		out[k.Value] = k.Line
+		if v.Kind == yaml.MappingNode {
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				out[k.Value+"."+v.Content[j].Value] = v.Content[j].Line
+			}
+		}
+	}
+	return out
+}
+
+// at returns the line of a key path, or of its parent, or "?".
+func (sc *Scenario) at(path string) string {
+	for p := path; p != ""; {
+		if n, ok := sc.keyLines[p]; ok {
+			return strconv.Itoa(n)
+		}
+		i := strings.LastIndexByte(p, '.')
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return "?"
+}
+
 // seqLines returns the line of each item of a top-level sequence.
 func seqLines(root *yaml.Node, key string) []int {
 	if len(root.Content) == 0 {
@@ -168,18 +204,26 @@ func (sc *Scenario) validate() error {
 		bad("1", "name", "required")
 	}
 	if sc.Fleet.Devices <= 0 {
-		bad("?", "fleet.devices", "must be positive, got %d", sc.Fleet.Devices)
+		bad(sc.at("fleet.devices"), "fleet.devices", "must be positive, got %d", sc.Fleet.Devices)
+	}
+	switch sc.Mode {
+	case "", ModeVirtual, ModeRealtime:
+	default:
+		bad(sc.at("mode"), "mode", "want virtual or realtime, got %q", sc.Mode)
+	}
+	if sc.Mode == ModeVirtual && sc.Server.External != "" {
+		bad(sc.at("mode"), "mode", "virtual mode runs the embedded server's core: it cannot reach server.external")
 	}
 	if m := sc.Fleet.MarkValid; m != "" && m != "at-boot" && m != "after-connect" {
-		bad("?", "fleet.mark_valid", "want at-boot or after-connect, got %q", m)
+		bad(sc.at("fleet.mark_valid"), "fleet.mark_valid", "want at-boot or after-connect, got %q", m)
 	}
 	if c := sc.Fleet.WiFi.Connect; c != "" {
 		if _, _, err := parseRange(c); err != nil {
-			bad("?", "fleet.wifi.connect", "%v", err)
+			bad(sc.at("fleet.wifi"), "fleet.wifi.connect", "%v", err)
 		}
 	}
 	if sc.Server.External != "" && (sc.Server.ProvisionKey == "" || sc.Server.ProvisionSecret == "") {
-		bad("?", "server", "an external server needs provision_key and provision_secret")
+		bad(sc.at("server"), "server", "an external server needs provision_key and provision_secret")
 	}
 	for i, st := range sc.Steps {
 		ln := sc.line(sc.stepLines, i)

@@ -13,6 +13,7 @@ import (
 type Scenario struct {
 	Name        string     `yaml:"name"`
 	Description string     `yaml:"description"`
+	Mode        string     `yaml:"mode"` // virtual (default) or realtime
 	Seed        uint64     `yaml:"seed"`
 	Fleet       FleetSpec  `yaml:"fleet"`
 	Server      ServerSpec `yaml:"server"`
@@ -22,6 +23,7 @@ type Scenario struct {
 	File        string `yaml:"-"`
 	stepLines   []int
 	expectLines []int
+	keyLines    map[string]int    // "fleet.devices" -> line
 	conds       map[int]condition // by step index
 	exps        []verdict.Threshold
 }

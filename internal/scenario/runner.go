@@ -21,8 +21,14 @@ import (
 
 // RunOptions adjust a run.
 type RunOptions struct {
-	Seed   *uint64 // overrides the file's seed
-	Logger *slog.Logger
+	Seed *uint64 // overrides the file's seed
+	// Mode overrides the file's mode: "virtual" (default: one goroutine on
+	// a virtual clock, replayable bit for bit) or "realtime" (goroutines,
+	// paho and mochi on the wall clock).
+	Mode string
+	// EventLog, in virtual mode, gets every event a device handles.
+	EventLog io.Writer
+	Logger   *slog.Logger
 	// Progress, if set, gets one line per step as it finishes.
 	Progress io.Writer
 }
@@ -63,6 +69,7 @@ type Result struct {
 	Steps        []StepResult  `json:"steps"`
 	Expectations []ExpResult   `json:"expectations"`
 	Replay       string        `json:"replay,omitempty"`
+	Mode         string        `json:"mode"`
 }
 
 // runner is one run's state.
@@ -81,8 +88,8 @@ func Run(ctx context.Context, sc *Scenario, opts RunOptions) *Result {
 	if opts.Seed != nil {
 		r.seed = *opts.Seed
 	}
-	res := &Result{Name: sc.Name, File: sc.File, Seed: r.seed}
-	res.Replay = fmt.Sprintf("tbsim scenario run %s --seed %d", sc.File, r.seed)
+	res := &Result{Name: sc.Name, File: sc.File, Seed: r.seed, Mode: r.mode()}
+	res.Replay = fmt.Sprintf("tbsim scenario run %s --seed %d --mode %s", sc.File, r.seed, res.Mode)
 	if err := r.run(ctx, res); err != nil {
 		res.Error = err.Error()
 	}
@@ -141,8 +148,40 @@ func orDur(d Duration, def time.Duration) time.Duration {
 	return def
 }
 
+// mode is the world this run uses: the option, the file's, else virtual;
+// an external server is only reachable in real time.
+func (r *runner) mode() string {
+	switch {
+	case r.opts.Mode != "":
+		return r.opts.Mode
+	case r.sc.Mode != "":
+		return r.sc.Mode
+	case r.sc.Server.External != "":
+		return ModeRealtime
+	}
+	return ModeVirtual
+}
+
+// The two modes.
+const (
+	ModeVirtual  = "virtual"
+	ModeRealtime = "realtime"
+)
+
 func (r *runner) run(ctx context.Context, res *Result) error {
-	w, err := newRealtime(ctx, r)
+	var w world
+	var err error
+	switch r.mode() {
+	case ModeRealtime:
+		w, err = newRealtime(ctx, r)
+	case ModeVirtual:
+		if r.sc.Server.External != "" {
+			return fmt.Errorf("mode virtual cannot reach an external server (%s): use --mode realtime", r.sc.Server.External)
+		}
+		w, err = newVirtual(r)
+	default:
+		return fmt.Errorf("mode %q: want virtual or realtime", r.mode())
+	}
 	if err != nil {
 		return err
 	}
@@ -299,7 +338,7 @@ func (r *runner) wait(ctx context.Context, c condition, timeout time.Duration) (
 	var rest []string
 	ok, err := r.w.waitFor(ctx, timeout, func() bool {
 		var held bool
-		held, where, rest = c.holds(r.view())
+		held, where, rest = c.holds(&view{boards: r.w.statuses()}) // conditions read statuses only
 		return held
 	})
 	switch {

@@ -80,19 +80,21 @@ func TestShippedScenarios(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs fleets")
 	}
-	for _, name := range scenarios.Names() {
-		t.Run(name, func(t *testing.T) {
-			file, data, err := scenarios.Read(name)
-			require.NoError(t, err)
-			sc, err := Parse(file, data)
-			require.NoError(t, err)
-			r := Run(context.Background(), sc, RunOptions{})
-			if !r.Passed {
-				var b bytes.Buffer
-				WriteText(&b, r)
-				t.Fatalf("scenario failed:\n%s", b.String())
-			}
-		})
+	for _, mode := range []string{ModeVirtual, ModeRealtime} {
+		for _, name := range scenarios.Names() {
+			t.Run(mode+"/"+name, func(t *testing.T) {
+				file, data, err := scenarios.Read(name)
+				require.NoError(t, err)
+				sc, err := Parse(file, data)
+				require.NoError(t, err)
+				r := Run(context.Background(), sc, RunOptions{Mode: mode})
+				if !r.Passed {
+					var b bytes.Buffer
+					WriteText(&b, r)
+					t.Fatalf("scenario failed:\n%s", b.String())
+				}
+			})
+		}
 	}
 }
 
@@ -175,4 +177,43 @@ expect:
 
 	_, err = Parse("external.yaml", []byte(strings.Replace(src, "  - power_cycle: {fraction: 1}\n", "  - rollout: {version: 2}\n", 1)))
 	require.ErrorContains(t, err, "external.yaml:12: rollout: needs the embedded server")
+}
+
+// In virtual mode a scenario is a pure function of its file and seed: ten
+// runs give byte-identical event logs, serial logs, text, JSON and JUnit
+// reports, for a passing scenario and for one broken on purpose.
+func TestVirtualReplayIdentical(t *testing.T) {
+	file, data, err := scenarios.Read("power-loss-download")
+	require.NoError(t, err)
+	// Broken: a step that cannot pass (its report carries serial logs) and
+	// an expectation that fails.
+	broken := strings.Replace(string(data), "expect:", "  - wait: {for: all at fw_version 9.9.9, timeout: 2s}\nexpect:", 1)
+	broken = strings.Replace(broken, "ota.success == 100%", "ota.success == 100%\n  - boots == 1", 1)
+	for name, src := range map[string]string{"passing": string(data), "broken": broken} {
+		t.Run(name, func(t *testing.T) {
+			sc, err := Parse(file, []byte(src))
+			require.NoError(t, err)
+			var first []byte
+			for i := range 10 {
+				var out, log bytes.Buffer
+				r := Run(context.Background(), sc, RunOptions{Mode: ModeVirtual, EventLog: &log})
+				require.Equal(t, name == "passing", r.Passed, "run %d", i)
+				WriteText(&out, r)
+				if name == "broken" {
+					require.NotEmpty(t, r.Steps[len(r.Steps)-1].Devices, "the failed step names devices with their serial logs")
+				}
+				require.NoError(t, WriteJSON(&out, []*Result{r}))
+				require.NoError(t, WriteJUnit(&out, []*Result{r}))
+				out.Write(log.Bytes())
+				if i == 0 {
+					first = out.Bytes()
+					require.Greater(t, log.Len(), 10000, "the event log has the run")
+					continue
+				}
+				if !bytes.Equal(first, out.Bytes()) {
+					t.Fatalf("run %d differs from run 0", i)
+				}
+			}
+		})
+	}
 }

@@ -201,16 +201,21 @@ func (s *Session) allow(rate float64, now time.Time) bool {
 	return true
 }
 
-// topicMatch reports whether an MQTT filter matches a topic name.
+// topicMatch reports whether an MQTT filter matches a topic name, level by
+// level without allocating (it runs for every message delivered).
 func topicMatch(filter, topic string) bool {
-	fs, ts := strings.Split(filter, "/"), strings.Split(topic, "/")
-	for i, f := range fs {
+	for {
+		f, frest, fmore := strings.Cut(filter, "/")
 		if f == "#" {
 			return true
 		}
-		if i >= len(ts) || (f != "+" && f != ts[i]) {
+		t, trest, tmore := strings.Cut(topic, "/")
+		if f != "+" && f != t {
 			return false
 		}
+		if !fmore || !tmore {
+			return fmore == tmore || !tmore && frest == "#" // "a/#" matches "a" too
+		}
+		filter, topic = frest, trest
 	}
-	return len(fs) == len(ts)
 }
