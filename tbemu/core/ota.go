@@ -302,35 +302,49 @@ func (c *Core) firmwareChanged(id string) {
 	}
 }
 
-// initiate writes fw_state INITIATED and the fw_* shared attributes (one
-// push), deleting fw_tag (no tag) and fw_url (a binary package) separately.
-func (c *Core) initiate(id string) {
+// initiate writes fw_state INITIATED and the fw_* shared attributes,
+// deleting fw_tag (no tag) and fw_url (a binary package), in memory; it
+// returns the pushes that tell the device (the attributes in one message,
+// then the deletions), which the caller sends once the pack is in the file.
+func (c *Core) initiate(id string) [][]byte {
 	st := c.store.stateOf(id)
 	if st == nil {
-		return
+		return nil
 	}
 	p, ok := c.Package(c.assignedFirmware(id))
+	now := c.nowMs()
 	st.mu.Lock()
+	defer c.store.markDirty(id, st)
+	defer st.mu.Unlock()
 	st.Queued = 0 // released, whatever follows
-	if ok && p.HasData {
-		c.store.setLatest(st, tbapi.KeyFwState, TsValue{c.nowMs(), tbapi.Value{Kind: tbapi.String, Str: string(tbapi.FwInitiated)}})
-	}
-	st.mu.Unlock()
-	c.store.markDirty(id, st) // written with the attributes below
 	if !ok || !p.HasData {
-		return
+		return nil
 	}
+	c.store.setLatest(st, tbapi.KeyFwState, TsValue{now, tbapi.Value{Kind: tbapi.String, Str: string(tbapi.FwInitiated)}})
 	info := tbapi.FwInfo{Title: p.Title, Version: p.Version, Size: p.Size, Checksum: p.Checksum, Algorithm: p.Algorithm}
 	vals := info.Members()
 	if p.Tag != "" {
 		vals = append(vals, tbapi.Member{Key: tbapi.KeyFwTag, Value: tbapi.Value{Kind: tbapi.String, Str: p.Tag}})
 	}
-	c.SetSharedAttributes(id, vals)
+	for _, m := range vals {
+		st.Attrs[SharedScope][m.Key] = TsValue{Ts: now, Value: m.Value}
+	}
+	pushes := [][]byte{tbapi.AttrUpdate{Values: vals}.Encode()}
 	del := []string{tbapi.KeyFwURL}
 	if p.Tag == "" {
 		del = append(del, tbapi.KeyFwTag)
 	}
-	c.DeleteSharedAttributes(id, del)
+	var gone []string
+	for _, k := range del {
+		if _, ok := st.Attrs[SharedScope][k]; ok {
+			delete(st.Attrs[SharedScope], k)
+			gone = append(gone, k)
+		}
+	}
+	if len(gone) > 0 {
+		pushes = append(pushes, tbapi.AttrUpdate{Deleted: gone}.Encode())
+	}
+	return pushes
 }
 
 // OTAProgress counts devices per fw_state for each package assigned to them.

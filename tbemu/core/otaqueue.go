@@ -154,8 +154,20 @@ func (c *Core) releaseOTA(at time.Time) {
 	q.released += n
 	q.mu.Unlock()
 
-	for _, id := range batch {
-		c.initiate(id)
+	// The whole pack is written in one transaction before any device is
+	// told: one write per pack, not two per device, and a device never acts
+	// on a release that a kill -9 could undo.
+	pushes := make([][][]byte, len(batch))
+	for i, id := range batch {
+		pushes[i] = c.initiate(id)
+	}
+	if err := c.store.flushDirty(); err != nil {
+		c.log.Error("OTA queue: write the released pack", "error", err)
+	}
+	for i, id := range batch {
+		for _, p := range pushes[i] {
+			c.push(id, p)
+		}
 	}
 
 	q.mu.Lock()
