@@ -17,7 +17,7 @@ import (
 // "listeners".
 type ListenerStats struct {
 	Addr     string `json:"addr"`
-	Open     int64  `json:"open"`     // connections open now
+	Open     int64  `json:"open"`     // connections open now (MQTT and MQTTS count together)
 	Accepted int64  `json:"accepted"` // connections accepted since start
 	// AcceptErrors counts failed accepts, FDExhausted those for lack of file
 	// descriptors (EMFILE, ENFILE); Failing is true while a burst lasts.

@@ -3,6 +3,7 @@ package tbemu
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -354,4 +355,26 @@ func TestClientIDsNeverEvict(t *testing.T) {
 		t.Fatalf("B was disconnected: %v", err)
 	default:
 	}
+}
+
+// MQTT over TLS goes through the same guard: a device connects and
+// publishes; the connection limit counts TCP and TLS together (beyond it a
+// TLS client is closed: a CONNACK would need a handshake first).
+func TestMQTTSListener(t *testing.T) {
+	cert, pool := selfSigned(t)
+	s := startServer(t, Options{TLSAddr: "127.0.0.1:0", TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}, MaxConnections: 2})
+	d, err := s.CreateDevice(DeviceSpec{Name: "tls-dev"})
+	require.NoError(t, err)
+	tlsDial := func() (net.Conn, error) {
+		return tls.Dial("tcp", s.TLSAddr(), &tls.Config{RootCAs: pool})
+	}
+	c, _, err := dialClient(t, tlsDial, "tls-dev", d.Credentials.Token, "")
+	require.NoError(t, err)
+	c.pub(t, tbapi.TopicTelemetry, `{"over":"tls"}`)
+	connectTCP(t, s, "tcp-dev", d.Credentials.Token, "") // the second of two
+	_, _, err = dialClient(t, tlsDial, "tls-dev", d.Credentials.Token, "")
+	require.Error(t, err, "beyond the limit")
+	st := s.Stats().Listeners
+	require.Equal(t, int64(1), st["mqtts"].RefusedOverLimit)
+	require.Equal(t, int64(2), st["mqtt"].Open, "one counter for both listeners")
 }
