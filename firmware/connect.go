@@ -36,7 +36,7 @@ func (m *Machine) loadCredentials() {
 }
 
 func (m *Machine) noCredentials(err error) {
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !isNotFound(err) {
 		m.log("[NVS] Read failed: " + err.Error())
 	} else {
 		m.log("[NVS] No saved token found")
@@ -144,7 +144,8 @@ func (m *Machine) sendProvisionRequest() {
 	req := tbapi.ProvisionRequest{DeviceName: m.name, Key: m.cfg.ProvisionKey, Secret: m.cfg.ProvisionSecret}
 	if m.cfg.Credentials == tbapi.CredMQTTBasic {
 		req.CredentialsType = tbapi.CredMQTTBasic
-		req.Basic = tbapi.BasicCredentials{ClientID: m.name, UserName: m.name, Password: m.randomHex(16)}
+		pass := m.randomHex(16) // before reading m.name: see internal/analysis/evalorder
+		req.Basic = tbapi.BasicCredentials{ClientID: m.name, UserName: m.name, Password: pass}
 	} else if m.cfg.WriteAheadToken {
 		tok, ok := m.aheadToken()
 		if !ok {

@@ -29,6 +29,7 @@ func online(t *testing.T, c firmware.Config) *firmwaretest.Rig {
 	r.Connected()
 	if st := r.M.Status().State; st != firmware.StateOnline {
 		t.Fatalf("state = %v; want online", st)
+		return r
 	}
 	return r
 }
@@ -44,24 +45,30 @@ func TestFirstBootProvisions(t *testing.T) {
 	r.WiFiUp()
 	if got := r.Session.LastConnect(); got.Username != "provision" || got.ClientID != mac {
 		t.Fatalf("first connect = %+v; want username provision, client id %s", got, mac)
+		return
 	}
 	r.Connected()
 	req, ok := r.Session.Last(tbapi.TopicProvisionRequest)
 	if !ok {
 		t.Fatal("no provision request published")
+		return
 	}
 	if want := `{"deviceName":"` + mac + `","provisionDeviceKey":"key","provisionDeviceSecret":"secret"}`; req.Payload != want {
 		t.Fatalf("request = %s; want %s", req.Payload, want)
+		return
 	}
 	r.Message(tbapi.TopicProvisionResponse, provisionSuccess("A1b2C3d4E5f6G7h8I9j0"))
 	if got := r.NVS.Data["tb/token"]; got != "A1b2C3d4E5f6G7h8I9j0" {
 		t.Fatalf("NVS token = %q", got)
+		return
 	}
 	if r.Session.Disconnects != 1 {
 		t.Fatalf("disconnects = %d; want 1 (provision session closed)", r.Session.Disconnects)
+		return
 	}
 	if got := r.Session.LastConnect(); got.Username != "A1b2C3d4E5f6G7h8I9j0" {
 		t.Fatalf("second connect = %+v; want the token as username", got)
+		return
 	}
 	r.Connected()
 	wantLines := []string{
@@ -76,14 +83,17 @@ func TestFirstBootProvisions(t *testing.T) {
 		i := r.Console.Index(w)
 		if i < 0 {
 			t.Fatalf("console lacks %q:\n%s", w, strings.Join(r.Console.Lines, "\n"))
+			return
 		}
 		if i < last {
 			t.Fatalf("%q printed out of order", w)
+			return
 		}
 		last = i
 	}
 	if !r.M.Status().Provisioned {
 		t.Fatal("status not provisioned")
+		return
 	}
 }
 
@@ -91,12 +101,15 @@ func TestSecondBootUsesStoredToken(t *testing.T) {
 	r := online(t, cfg())
 	if n := len(r.Session.On(tbapi.TopicProvisionRequest)); n != 0 {
 		t.Fatalf("provision requests = %d; want 0", n)
+		return
 	}
 	if got := r.Session.Connects; len(got) != 1 || got[0].Username != "TOKEN" {
 		t.Fatalf("connects = %+v; want one with the stored token", got)
+		return
 	}
 	if !r.Console.Has("[NVS] Token loaded: TOKEN") {
 		t.Fatal("no token-loaded line")
+		return
 	}
 }
 
@@ -128,29 +141,35 @@ func TestProvisionRetries(t *testing.T) {
 				c.respond(r)
 				if !r.Console.Has(c.line) {
 					t.Fatalf("no %q line:\n%s", c.line, strings.Join(r.Console.Lines, "\n"))
+					return
 				}
 				if r.M.Status().State != firmware.StateBackoff {
 					t.Fatalf("state = %v; want backoff", r.M.Status().State)
+					return
 				}
 				n := len(r.Session.Connects)
-				gap := r.Next().Sub(r.Clock.T)
+				gap := r.UntilNext()
 				r.Advance(gap)
 				if len(r.Session.Connects) != n+1 {
 					t.Fatalf("attempt %d: no new connect after the backoff", attempt)
+					return
 				}
 				gaps = append(gaps, r.Clock.T.Sub(start))
 			}
 			if _, ok := r.NVS.Data["tb/token"]; ok {
 				t.Fatal("token saved after a failure")
+				return
 			}
 			// Exponential from 1 s, capped at 60 s; never a tight loop.
 			for i := 1; i < len(gaps); i++ {
 				if gaps[i] < gaps[i-1] {
 					t.Fatalf("backoff shrank: %v", gaps)
+					return
 				}
 			}
 			if gaps[0] < time.Second/2 || gaps[len(gaps)-1] > 75*time.Second || gaps[5] < 30*time.Second {
 				t.Fatalf("backoff gaps %v not exponential within [0.5s, 60s]", gaps)
+				return
 			}
 		})
 	}
@@ -162,10 +181,11 @@ func TestBackoffJitterSpreadsAFleet(t *testing.T) {
 		r := online(t, cfg())
 		r.Rand.Seq = seed * 2654435761
 		r.Lost("broker restarted")
-		seen[r.Next().Sub(r.Clock.T)] = true
+		seen[r.UntilNext()] = true
 	}
 	if len(seen) < 15 {
 		t.Fatalf("20 devices chose only %d distinct reconnect delays", len(seen))
+		return
 	}
 }
 
@@ -181,12 +201,14 @@ func TestMQTTBasicProvisioning(t *testing.T) {
 	got, err := tbapi.DecodeProvisionRequest([]byte(req.Payload))
 	if err != nil || got.CredentialsType != tbapi.CredMQTTBasic || got.Basic.UserName != mac || len(got.Basic.Password) != 16 {
 		t.Fatalf("request = %+v, %v", got, err)
+		return
 	}
 	resp := tbapi.ProvisionResponse{Status: tbapi.ProvisionSuccess, CredentialsType: tbapi.CredMQTTBasic, Basic: got.Basic}
 	r.Message(tbapi.TopicProvisionResponse, string(resp.Encode()))
 	want := firmware.Credentials{ClientID: got.Basic.ClientID, Username: got.Basic.UserName, Password: got.Basic.Password}
 	if r.Session.LastConnect() != want {
 		t.Fatalf("connect = %+v; want %+v", r.Session.LastConnect(), want)
+		return
 	}
 	// A second board on the same NVS uses them without provisioning.
 	r2 := rigWithNVS(c, r.NVS)
@@ -194,6 +216,7 @@ func TestMQTTBasicProvisioning(t *testing.T) {
 	r2.WiFiUp()
 	if r2.Session.LastConnect() != want {
 		t.Fatalf("second boot connect = %+v; want %+v", r2.Session.LastConnect(), want)
+		return
 	}
 }
 
@@ -214,21 +237,25 @@ func TestNotAuthorizedReprovisions(t *testing.T) {
 		r.Refused(firmware.ConnackNotAuthorized)
 		if r.NVS.Data["tb/token"] != "REVOKED" {
 			t.Fatalf("token erased after %d refusals; want 3", i+1)
+			return
 		}
-		r.Advance(r.Next().Sub(r.Clock.T))
+		r.Advance(r.UntilNext())
 	}
 	r.Refused(firmware.ConnackNotAuthorized)
 	if _, ok := r.NVS.Data["tb/token"]; ok {
 		t.Fatal("token kept after 3 refusals")
+		return
 	}
 	if got := r.Session.LastConnect().Username; got != "provision" {
 		t.Fatalf("connect after refusals as %q; want provision", got)
+		return
 	}
 	r.Connected()
 	r.Message(tbapi.TopicProvisionResponse, provisionSuccess("NEWTOKEN"))
 	r.Connected()
 	if st := r.M.Status(); st.State != firmware.StateOnline || st.Reprovisions != 1 {
 		t.Fatalf("status = %+v; want online after 1 re-provisioning", st)
+		return
 	}
 }
 
@@ -239,10 +266,11 @@ func TestOtherRefusalsKeepToken(t *testing.T) {
 	r.WiFiUp()
 	for i := 0; i < 5; i++ {
 		r.Refused(3) // server unavailable
-		r.Advance(r.Next().Sub(r.Clock.T))
+		r.Advance(r.UntilNext())
 	}
 	if r.NVS.Data["tb/token"] != "TOKEN" || r.Session.LastConnect().Username != "TOKEN" {
 		t.Fatal("CONNACK 3 dropped the token")
+		return
 	}
 }
 
@@ -261,13 +289,16 @@ func TestOnConnect(t *testing.T) {
 	tel := r.Session.On(tbapi.TopicTelemetry)
 	if len(tel) < 1 || tel[0].Payload != `{"current_fw_title":"CORE_ESP32","current_fw_version":"1.0.0"}` {
 		t.Fatalf("first telemetry = %+v; want the current firmware info", tel)
+		return
 	}
 	req, ok := r.Session.Last(tbapi.TopicAttrRequestPrefix)
 	if !ok || req.Payload != `{"sharedKeys":"fw_checksum,fw_checksum_algorithm,fw_size,fw_title,fw_version"}` {
 		t.Fatalf("attribute request = %+v", req)
+		return
 	}
 	if req.QoS != 1 {
 		t.Fatalf("QoS = %d; want 1", req.QoS)
+		return
 	}
 }
 
@@ -276,31 +307,38 @@ func TestTelemetryCadenceAndKeys(t *testing.T) {
 	count := func() int { return len(r.Session.On(tbapi.TopicTelemetry)) - 1 } // minus the fw info
 	if count() != 1 {
 		t.Fatalf("telemetry at connect = %d; want 1", count())
+		return
 	}
 	r.Advance(4999 * time.Millisecond)
 	if count() != 1 {
 		t.Fatalf("telemetry before 5 s = %d; want 1", count())
+		return
 	}
 	r.Advance(time.Millisecond)
 	if count() != 2 {
 		t.Fatalf("telemetry at 5 s = %d; want 2", count())
+		return
 	}
 	r.Advance(60 * time.Second)
 	if count() != 14 {
 		t.Fatalf("telemetry after 65 s = %d; want 14", count())
+		return
 	}
 	last, _ := r.Session.Last(tbapi.TopicTelemetry)
 	want := `{"temperature":15.50,"rssi":-61,"channel":6,"bssid":"24:0A:C4:AA:BB:CC","localIp":"10.0.1.2","ssid":"tbsim"}`
 	if last.Payload != want {
 		t.Fatalf("telemetry = %s; want %s", last.Payload, want)
+		return
 	}
 	if n := r.Console.Count("[TELEMETRY] Data sent to ThingsBoard"); n != 14 {
 		t.Fatalf("telemetry lines = %d; want 14", n)
+		return
 	}
 	r.Session.PublishErr = errors.New("not connected")
 	r.Advance(5 * time.Second)
 	if !r.Console.Has("[TELEMETRY] Failed to send data") {
 		t.Fatal("no failure line when publish fails")
+		return
 	}
 }
 
@@ -310,28 +348,34 @@ func TestRPC(t *testing.T) {
 	resp, _ := r.Session.Last(tbapi.RPCResponseTopic(7))
 	if !strings.Contains(resp.Payload, `"temperature":15.50`) {
 		t.Fatalf("getTelemetry = %s", resp.Payload)
+		return
 	}
 	r.Message(tbapi.RPCRequestTopic(8), `{"method":"selfDestruct","params":1}`)
 	resp, _ = r.Session.Last(tbapi.RPCResponseTopic(8))
 	if resp.Payload != `{"error":"unknown method: selfDestruct"}` {
 		t.Fatalf("unknown method answer = %s", resp.Payload)
+		return
 	}
 	r.Message(tbapi.RPCRequestTopic(9), `not json`)
 	if resp, _ = r.Session.Last(tbapi.RPCResponseTopic(9)); !strings.HasPrefix(resp.Payload, `{"error":"bad request`) {
 		t.Fatalf("malformed RPC answer = %s", resp.Payload)
+		return
 	}
 	r.Message(tbapi.RPCRequestTopic(10), `{"method":"getFirmware"}`)
 	if resp, _ = r.Session.Last(tbapi.RPCResponseTopic(10)); resp.Payload != `{"title":"CORE_ESP32","version":"1.0.0","state":""}` {
 		t.Fatalf("getFirmware = %s", resp.Payload)
+		return
 	}
 	r.Message(tbapi.RPCRequestTopic(11), `{"method":"reboot"}`)
 	resp, _ = r.Session.Last(tbapi.RPCResponseTopic(11))
 	if r.OTA.Restarts != 0 {
 		t.Fatal("restarted before the answer was acknowledged")
+		return
 	}
 	r.Ack(resp.ID)
 	if r.OTA.Restarts != 1 || !r.Console.Has("Reset reason: SW") {
 		t.Fatalf("restarts = %d; want 1 with reset reason SW", r.OTA.Restarts)
+		return
 	}
 }
 
@@ -340,14 +384,17 @@ func TestEraseTokenForcesProvisioningNextBoot(t *testing.T) {
 	r.Deliver(firmware.Event{Kind: firmware.EventEraseToken})
 	if _, ok := r.NVS.Data["tb/token"]; ok {
 		t.Fatal("token still in NVS")
+		return
 	}
 	if !r.Console.Has("[NVS] Token cleared") {
 		t.Fatal("no token-cleared line")
+		return
 	}
 	r.Boot()
 	r.WiFiUp()
 	if r.Session.LastConnect().Username != "provision" {
 		t.Fatal("next boot did not provision")
+		return
 	}
 }
 
@@ -361,18 +408,21 @@ func TestReconnectBackoff(t *testing.T) {
 		r.Advance(100 * time.Millisecond)
 		if len(r.Session.Connects) != n {
 			t.Fatal("reconnected within 100 ms: tight loop")
+			return
 		}
-		r.Advance(r.Next().Sub(r.Clock.T))
+		r.Advance(r.UntilNext())
 		times = append(times, r.Clock.T)
 		if len(r.Session.Connects) != n+1 {
 			t.Fatalf("no reconnect after backoff %d", i)
+			return
 		}
 		r.Refused(3)
-		r.Advance(r.Next().Sub(r.Clock.T))
+		r.Advance(r.UntilNext())
 		r.Connected() // back online resets the backoff
 	}
 	if !r.Console.Has("[MQTT] Connection lost: EOF") {
 		t.Fatal("no connection-lost line")
+		return
 	}
 }
 
@@ -381,19 +431,23 @@ func TestWiFiDropAndTimeout(t *testing.T) {
 	r.Deliver(firmware.Event{Kind: firmware.EventWiFiDown, Reason: "BEACON_TIMEOUT"})
 	if st := r.M.Status().State; st != firmware.StateWiFi {
 		t.Fatalf("state = %v; want wifi", st)
+		return
 	}
 	tel := len(r.Session.On(tbapi.TopicTelemetry))
 	r.Advance(time.Minute)
 	if len(r.Session.On(tbapi.TopicTelemetry)) != tel {
 		t.Fatal("telemetry sent while Wi-Fi is down")
+		return
 	}
 	if r.WiFi.Connects < 2 {
 		t.Fatalf("wifi connects = %d; want retries", r.WiFi.Connects)
+		return
 	}
 	r.WiFiUp()
 	r.Connected()
 	if r.M.Status().State != firmware.StateOnline {
 		t.Fatal("not back online")
+		return
 	}
 }
 
@@ -416,14 +470,17 @@ func TestMarkValidPolicies(t *testing.T) {
 			r.Boot()
 			if r.OTA.Valid != c.validAtBoot {
 				t.Fatalf("MarkValid calls at boot = %d; want %d", r.OTA.Valid, c.validAtBoot)
+				return
 			}
 			r.WiFiUp()
 			r.Connected()
 			if r.OTA.Valid != c.validOnline {
 				t.Fatalf("MarkValid calls online = %d; want %d", r.OTA.Valid, c.validOnline)
+				return
 			}
 			if !r.Console.Has("Version: 1.1.0") {
 				t.Fatal("banner does not show the running image's version")
+				return
 			}
 		})
 	}
@@ -432,6 +489,7 @@ func TestMarkValidPolicies(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	if err := cfg().Validate(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)
+		return
 	}
 	bad := cfg()
 	bad.Title = ""
@@ -450,9 +508,11 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := firmware.New(bad, firmware.Ports{}); err == nil {
 		t.Fatal("New accepted a bad config")
+		return
 	}
 	if _, err := firmware.New(cfg(), firmware.Ports{}); err == nil || !strings.Contains(err.Error(), "Clock is nil") {
 		t.Fatalf("New with no ports: %v", err)
+		return
 	}
 }
 
@@ -466,5 +526,6 @@ func TestMalformedMessages(t *testing.T) {
 	}
 	if r.M.Status().State != firmware.StateOnline {
 		t.Fatal("malformed messages took the device offline")
+		return
 	}
 }

@@ -49,6 +49,7 @@ func (s *server) serve(t *testing.T, r *firmwaretest.Rig) {
 		c, ok := tbapi.ParseChunkTopic(m.Topic)
 		if !ok {
 			t.Fatalf("bad chunk request topic %s", m.Topic)
+			return
 		}
 		if s.drop[c.Chunk] > 0 {
 			s.drop[c.Chunk]--
@@ -57,6 +58,7 @@ func (s *server) serve(t *testing.T, r *firmwaretest.Rig) {
 		size, _, err := tbapi.ParseChunkSize([]byte(m.Payload))
 		if err != nil {
 			t.Fatalf("chunk size %q: %v", m.Payload, err)
+			return
 		}
 		var p []byte
 		if size == 0 {
@@ -103,19 +105,24 @@ func TestOTAHappyPath(t *testing.T) {
 	(&server{data: data}).serve(t, r)
 	if got, want := strings.Join(states(r), ","), "DOWNLOADING,DOWNLOADED,VERIFIED,UPDATING"; got != want {
 		t.Fatalf("fw_state sequence = %s; want %s", got, want)
+		return
 	}
 	if !bytes.Equal(r.OTA.Written, data) {
 		t.Fatal("slot contents differ from the image")
+		return
 	}
 	if reqs := r.Session.On("v2/fw/request/"); len(reqs) != 3 || reqs[2].Payload != "4096" {
 		t.Fatalf("chunk requests = %+v; want 3 of size 4096", reqs)
+		return
 	}
 	if r.OTA.Restarts != 0 {
 		t.Fatal("restarted before UPDATING was acknowledged")
+		return
 	}
 	ackLast(r, "UPDATING")
 	if r.OTA.Restarts != 1 {
 		t.Fatal("no restart after UPDATING was acknowledged")
+		return
 	}
 	// The new image boots, connects and reports UPDATED once ThingsBoard's
 	// attributes say the running version is the assigned one.
@@ -123,9 +130,11 @@ func TestOTAHappyPath(t *testing.T) {
 	r.Connected()
 	if !r.Console.Has("Version: 1.1.0") {
 		t.Fatal("rebooted banner does not show 1.1.0")
+		return
 	}
 	if r.OTA.Valid != 1 {
 		t.Fatalf("MarkValid calls = %d; want 1 (at boot, stock Arduino)", r.OTA.Valid)
+		return
 	}
 	req, _ := r.Session.Last(tbapi.TopicAttrRequestPrefix)
 	id, _ := tbapi.ParseAttrRequestTopic(req.Topic)
@@ -133,9 +142,11 @@ func TestOTAHappyPath(t *testing.T) {
 	last, _ := r.Session.Last(tbapi.TopicTelemetry)
 	if want := `{"current_fw_title":"CORE_ESP32","current_fw_version":"1.1.0","fw_state":"UPDATED"}`; last.Payload != want {
 		t.Fatalf("after reboot = %s; want %s", last.Payload, want)
+		return
 	}
 	if st := r.M.Status(); st.Version != "1.1.0" || st.OTAState != tbapi.FwUpdated {
 		t.Fatalf("status = %+v", st)
+		return
 	}
 }
 
@@ -147,6 +158,7 @@ func TestOTARestartsWithoutAck(t *testing.T) {
 	r.Advance(2 * time.Second)
 	if r.OTA.Restarts != 1 {
 		t.Fatal("no restart after RestartAckTimeout")
+		return
 	}
 }
 
@@ -174,12 +186,15 @@ func TestOTAEveryAlgorithmAndSize(t *testing.T) {
 				(&server{data: data}).serve(t, r)
 				if got := strings.Join(states(r), ","); got != "DOWNLOADING,DOWNLOADED,VERIFIED,UPDATING" {
 					t.Fatalf("states = %s", got)
+					return
 				}
 				if n := len(r.Session.On("v2/fw/request/")); n != sz.wantChunk {
 					t.Fatalf("chunk requests = %d; want %d", n, sz.wantChunk)
+					return
 				}
 				if !bytes.Equal(r.OTA.Written, data) {
 					t.Fatal("slot differs from image")
+					return
 				}
 			})
 		}
@@ -215,17 +230,21 @@ func assertFailed(t *testing.T, r *firmwaretest.Rig, reason string) {
 	fe, _ := v.Get(tbapi.KeyFwError)
 	if st.Str != "FAILED" || !strings.Contains(fe.Str, reason) {
 		t.Fatalf("last report = %s; want FAILED with %q", last.Payload, reason)
+		return
 	}
 	if r.OTA.Pending != nil || r.OTA.Restarts != 0 {
 		t.Fatal("a failed update switched the boot slot or restarted")
+		return
 	}
 	if s := r.M.Status(); s.Version != "1.0.0" || s.Downloading || s.State != firmware.StateOnline {
 		t.Fatalf("status after failure = %+v", s)
+		return
 	}
 	n := len(r.Session.On(tbapi.TopicTelemetry))
 	r.Advance(5 * time.Second)
 	if len(r.Session.On(tbapi.TopicTelemetry)) != n+1 {
 		t.Fatal("telemetry did not go on after the failure")
+		return
 	}
 }
 
@@ -260,6 +279,7 @@ func TestOTAFailures(t *testing.T) {
 				}
 				if n := r.Console.Count("[OTA] Chunk 1 timeout"); n != 12 {
 					t.Fatalf("chunk 1 retries = %d; want 12", n)
+					return
 				}
 			}, "chunk 1: no answer after 12 retries"},
 	}
@@ -276,21 +296,25 @@ func TestOTAFailures(t *testing.T) {
 			assertFailed(t, r, c.reason)
 			if r.OTA.Begun {
 				t.Fatal("update left open (no Abort)")
+				return
 			}
 			// The same assignment again does not loop; a new one starts afresh.
 			reqs := len(r.Session.On("v2/fw/request/"))
 			r.Message(tbapi.TopicAttributes, c.assign)
 			if len(r.Session.On("v2/fw/request/")) != reqs {
 				t.Fatal("the failed assignment was retried at once")
+				return
 			}
 			r.OTA.SlotSize, r.OTA.EndErr, r.OTA.WriteErr = 0x330000, nil, nil
 			r.Message(tbapi.TopicAttributes, assignment("CORE_ESP32", "1.2.0", data, tbapi.SHA256))
 			first, ok := r.Session.Last("v2/fw/request/")
 			if !ok {
 				t.Fatal("new assignment did not start a download")
+				return
 			}
 			if !strings.HasSuffix(first.Topic, "/chunk/0") || reqs > 0 && topicRequestID(t, first.Topic) == topicRequestID(t, r.Session.On("v2/fw/request/")[reqs-1].Topic) {
 				t.Fatalf("new download request %s reuses the old request id", first.Topic)
+				return
 			}
 		})
 	}
@@ -315,6 +339,7 @@ func topicRequestID(t *testing.T, topic string) int {
 	c, ok := tbapi.ParseChunkTopic(topic)
 	if !ok {
 		t.Fatalf("bad topic %s", topic)
+		return 0
 	}
 	return c.RequestID
 }
@@ -331,9 +356,11 @@ func TestOTAChunkTimeoutThenSuccess(t *testing.T) {
 	s.serve(t, r)
 	if got := strings.Join(states(r), ","); got != "DOWNLOADING,DOWNLOADED,VERIFIED,UPDATING" {
 		t.Fatalf("states = %s", got)
+		return
 	}
 	if n := r.Console.Count("[OTA] Chunk 1 timeout"); n != 2 {
 		t.Fatalf("timeouts = %d; want 2", n)
+		return
 	}
 }
 
@@ -348,12 +375,14 @@ func TestOTAIgnoresWrongChunks(t *testing.T) {
 	r.Message(tbapi.FwResponseTopic(id, 3), string(data[8192:9000])) // other index
 	if len(r.OTA.Written) != 0 {
 		t.Fatalf("wrote %d bytes of wrong chunks", len(r.OTA.Written))
+		return
 	}
 	(&server{data: data}).serve(t, r)
 	r.Advance(5 * time.Second)
 	(&server{data: data, answered: len(r.Session.On("v2/fw/request/")) - 1}).serve(t, r)
 	if !bytes.Equal(r.OTA.Written, data) {
 		t.Fatal("download did not complete after the retry")
+		return
 	}
 }
 
@@ -362,9 +391,11 @@ func TestOTASameVersionReportsUpdated(t *testing.T) {
 	r.Message(tbapi.TopicAttributes, assignment("CORE_ESP32", "1.0.0", image(100), tbapi.SHA256))
 	if got := strings.Join(states(r), ","); got != "UPDATED" {
 		t.Fatalf("states = %s; want UPDATED only", got)
+		return
 	}
 	if len(r.Session.On("v2/fw/request/")) != 0 || r.OTA.Begun {
 		t.Fatal("downloaded the running version")
+		return
 	}
 }
 
@@ -378,11 +409,13 @@ func TestOTAAssignedWhileOffline(t *testing.T) {
 	r.Message(tbapi.AttrResponseTopic(id+1), `{"shared":`+assignment("X", "9", data, tbapi.SHA256)+`}`) // not ours
 	if len(r.Session.On("v2/fw/request/")) != 0 {
 		t.Fatal("acted on a response to another request")
+		return
 	}
 	r.Message(tbapi.AttrResponseTopic(id), `{"shared":`+assignment("CORE_ESP32", "1.1.0", data, tbapi.SHA256)+`}`)
 	(&server{data: data}).serve(t, r)
 	if got := strings.Join(states(r), ","); got != "DOWNLOADING,DOWNLOADED,VERIFIED,UPDATING" {
 		t.Fatalf("states = %s", got)
+		return
 	}
 	// Nothing assigned: ThingsBoard answers {} and nothing happens.
 	r2 := online(t, cfg())
@@ -391,6 +424,7 @@ func TestOTAAssignedWhileOffline(t *testing.T) {
 	r2.Message(tbapi.AttrResponseTopic(id), `{}`)
 	if len(states(r2)) != 0 {
 		t.Fatalf("states for {} = %v", states(r2))
+		return
 	}
 }
 
@@ -407,8 +441,9 @@ func TestOTAResumesAfterReconnect(t *testing.T) {
 	r.Lost("EOF")
 	if r.OTA.Aborts != 1 || strings.Contains(strings.Join(states(r), ","), "FAILED") {
 		t.Fatalf("aborts = %d, states = %v; want an abort and no FAILED", r.OTA.Aborts, states(r))
+		return
 	}
-	r.Advance(r.Next().Sub(r.Clock.T))
+	r.Advance(r.UntilNext())
 	r.Connected()
 	req, _ := r.Session.Last(tbapi.TopicAttrRequestPrefix)
 	id, _ := tbapi.ParseAttrRequestTopic(req.Topic)
@@ -416,12 +451,15 @@ func TestOTAResumesAfterReconnect(t *testing.T) {
 	s.serve(t, r)
 	if !bytes.Equal(r.OTA.Written, data) {
 		t.Fatal("second download incomplete")
+		return
 	}
 	if newID := topicRequestID(t, r.Session.On("v2/fw/request/")[3].Topic); newID == oldID {
 		t.Fatalf("request id %d reused after reconnect", newID)
+		return
 	}
 	if !r.Console.Has("[OTA] Download interrupted at 8192 bytes") {
 		t.Fatal("no interrupted line")
+		return
 	}
 }
 
@@ -440,6 +478,7 @@ func TestOTABeginRefusedWhilePendingVerify(t *testing.T) {
 	r.Message(tbapi.TopicAttributes, assignment("CORE_ESP32", "1.2.0", image(100), tbapi.SHA256))
 	if got := strings.Join(states(r), ","); got != "" {
 		t.Fatalf("states before connect = %s; want none", got)
+		return
 	}
 	r.Connected()
 	r.OTA.Run.PendingVerify = true
@@ -447,6 +486,7 @@ func TestOTABeginRefusedWhilePendingVerify(t *testing.T) {
 	last := lastReport(r)
 	if !strings.Contains(last.Payload, "ESP_ERR_OTA_ROLLBACK_INVALID_STATE") {
 		t.Fatalf("last report = %s", last.Payload)
+		return
 	}
 }
 
@@ -478,18 +518,21 @@ func TestOTARollbackReported(t *testing.T) {
 	ackLast(r, "UPDATING") // restart into 1.1.0, PENDING_VERIFY
 	if st := r.M.Status(); st.Version != "1.1.0" || !st.PendingVerify {
 		t.Fatalf("after restart: %+v", st)
+		return
 	}
 	// Power lost before it connects: the bootloader aborts it, 1.0.0 runs.
 	r.OTA.Run = firmware.Image{Title: "CORE_ESP32", Version: "1.0.0"}
 	r.Boot()
 	if !r.Console.Has("[OTA] Rollback: CORE_ESP32 v1.1.0 did not confirm itself") {
 		t.Fatal("no rollback line")
+		return
 	}
 	r.WiFiUp()
 	r.Connected()
 	last := lastReport(r)
 	if !strings.Contains(last.Payload, `"fw_state":"FAILED"`) || !strings.Contains(last.Payload, "rollback: CORE_ESP32 v1.1.0 was not confirmed") {
 		t.Fatalf("report after rollback = %s", last.Payload)
+		return
 	}
 	req, _ := r.Session.Last(tbapi.TopicAttrRequestPrefix)
 	id, _ := tbapi.ParseAttrRequestTopic(req.Topic)
@@ -497,9 +540,11 @@ func TestOTARollbackReported(t *testing.T) {
 	r.Message(tbapi.AttrResponseTopic(id), `{"shared":`+assign+`}`)
 	if len(r.Session.On("v2/fw/request/")) != n {
 		t.Fatal("the rolled-back version was downloaded again in the same boot")
+		return
 	}
 	// A successful update clears the marker: no FAILED after the next boots.
 	if _, ok := r.NVS.Data["tb/ota_title"]; ok {
 		t.Fatal("pending marker left in NVS")
+		return
 	}
 }

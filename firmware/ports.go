@@ -14,7 +14,36 @@ type Clock interface {
 
 // ErrNotFound is what NVS.GetString returns for a missing key
 // (ESP_ERR_NVS_NOT_FOUND). Implementations wrap or return it.
-var ErrNotFound = errors.New("nvs: not found")
+var ErrNotFound error = &notFoundError{}
+
+// notFoundError has a type of its own so that isNotFound can recognise it
+// with a type assertion: comparing interfaces (err == ErrNotFound, or
+// errors.Is) links TinyGo's reflect, about 6 KB of flash.
+type notFoundError struct{}
+
+func (*notFoundError) Error() string { return "nvs: not found" }
+
+// isNotFound is errors.Is(err, ErrNotFound) without comparing interfaces.
+func isNotFound(err error) bool {
+	for err != nil {
+		switch e := err.(type) {
+		case *notFoundError:
+			return true
+		case interface{ Unwrap() error }:
+			err = e.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				if isNotFound(inner) {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
+	return false
+}
 
 // NVS is non-volatile storage with ESP-IDF's semantics: namespaces and keys of
 // at most 15 characters, strings of at most 4000 bytes including the NUL, and

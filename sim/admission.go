@@ -94,6 +94,10 @@ func (a *Admission) Release(d time.Duration, ok bool) {
 	a.handshake.Observe(d)
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// The window grows only while it is used (as TCP validates its cwnd):
+	// a limit far above the handshakes in flight would mean nothing when
+	// the load arrives.
+	used := float64(a.inflight) >= a.limit/2
 	a.inflight--
 	if !a.fixed {
 		congested := d > a.Slow || (a.lagging != nil && a.lagging())
@@ -104,6 +108,7 @@ func (a *Admission) Release(d time.Duration, ok bool) {
 				a.lastCut, a.slowStart = now, false
 				a.cuts.Add(1)
 			}
+		case !used:
 		case a.slowStart:
 			a.limit++
 		default:

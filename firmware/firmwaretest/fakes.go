@@ -15,8 +15,10 @@ type ManualClock struct{ T time.Time }
 
 var _ firmware.Clock = (*ManualClock)(nil)
 
-// NewClock starts at a fixed instant so logs are reproducible.
-func NewClock() *ManualClock { return &ManualClock{T: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+// NewClock starts at a fixed instant (2026-01-01 UTC) so logs are
+// reproducible. time.Unix, not time.Date: Date links the local time zone
+// code, which on TinyGo compares interfaces and so links reflect.
+func NewClock() *ManualClock { return &ManualClock{T: time.Unix(1767225600, 0).UTC()} }
 
 // Now returns the current fake time.
 func (c *ManualClock) Now() time.Time { return c.T }

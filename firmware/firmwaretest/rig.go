@@ -59,6 +59,9 @@ func (r *Rig) Deliver(ev firmware.Event) {
 // Next returns the machine's current deadline.
 func (r *Rig) Next() time.Time { return r.next }
 
+// UntilNext returns how long until the machine's current deadline.
+func (r *Rig) UntilNext() time.Duration { return r.next.Sub(r.Clock.T) }
+
 // Advance moves time forward by d, firing every deadline on the way.
 func (r *Rig) Advance(d time.Duration) {
 	end := r.Clock.T.Add(d)

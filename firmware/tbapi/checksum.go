@@ -6,11 +6,8 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"crypto/sha512"
-	"encoding/binary"
-	"encoding/hex"
 	"hash"
 	"hash/crc32"
-	"strings"
 
 	"github.com/twmb/murmur3"
 )
@@ -44,9 +41,8 @@ func (a Algorithm) String() string {
 
 // ParseAlgorithm reads an algorithm name, case-insensitively as the REST API does.
 func ParseAlgorithm(s string) (Algorithm, bool) {
-	up := strings.ToUpper(s)
 	for i, n := range algorithmNames {
-		if i > 0 && n == up {
+		if i > 0 && asciiEqualFold(n, s) {
 			return Algorithm(i), true
 		}
 	}
@@ -93,15 +89,14 @@ func (c *Checksum) Hex() string {
 	var b []byte
 	switch c.alg {
 	case CRC32, Murmur3_32:
-		b = binary.LittleEndian.AppendUint32(nil, c.h.(hash.Hash32).Sum32())
+		b = appendLE(nil, uint64(c.h.(hash.Hash32).Sum32()), 4)
 	case Murmur3_128:
 		h1, h2 := c.h.(murmur3.Hash128).Sum128()
-		b = binary.LittleEndian.AppendUint64(nil, h1)
-		b = binary.LittleEndian.AppendUint64(b, h2)
+		b = appendLE(appendLE(nil, h1, 8), h2, 8)
 	default:
 		b = c.h.Sum(nil)
 	}
-	return hex.EncodeToString(b)
+	return hexString(b)
 }
 
 // ChecksumHex computes the checksum of data in one call.
@@ -116,4 +111,4 @@ func ChecksumHex(a Algorithm, data []byte) string {
 
 // ChecksumEqual compares two encoded checksums, ignoring case (the Arduino SDK
 // lowercases before comparing).
-func ChecksumEqual(a, b string) bool { return strings.EqualFold(a, b) }
+func ChecksumEqual(a, b string) bool { return asciiEqualFold(a, b) }

@@ -19,14 +19,17 @@ func FuzzParse(f *testing.F) {
 		}
 		if !json.Valid(data) {
 			t.Fatalf("Parse accepted invalid JSON %q", data)
+			return
 		}
 		out := AppendValue(nil, v)
 		v2, err := Parse(out)
 		if err != nil {
 			t.Fatalf("re-parse of %q: %v", out, err)
+			return
 		}
 		if out2 := AppendValue(nil, v2); string(out2) != string(out) {
 			t.Fatalf("round trip unstable: %q then %q", out, out2)
+			return
 		}
 	})
 }
@@ -39,6 +42,7 @@ func FuzzDecodeProvisionRequest(f *testing.F) {
 		if err == nil {
 			if _, err := DecodeProvisionRequest(r.Encode()); err != nil {
 				t.Fatalf("re-decode of %s: %v", r.Encode(), err)
+				return
 			}
 		}
 	})
@@ -52,6 +56,7 @@ func FuzzDecodeProvisionResponse(f *testing.F) {
 		r, err := DecodeProvisionResponse(data)
 		if err == nil && r.Status == ProvisionSuccess && r.Token == "" && r.Basic == (BasicCredentials{}) {
 			t.Fatalf("SUCCESS without credentials accepted: %q", data)
+			return
 		}
 	})
 }
@@ -114,6 +119,7 @@ func FuzzParseTopics(f *testing.F) {
 		if c, ok := ParseChunkTopic(topic); ok {
 			if back, ok := ParseChunkTopic(c.String()); !ok || back != c {
 				t.Fatalf("chunk topic %q round trip = %+v", topic, back)
+				return
 			}
 		}
 		ParseRPCRequestTopic(topic)

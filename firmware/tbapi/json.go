@@ -72,8 +72,7 @@ func (v Value) Int64() (int64, bool) {
 	if v.Kind != Number && v.Kind != String {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(v.Str, 10, 64)
-	return n, err == nil
+	return parseInt(v.Str, 64)
 }
 
 // Float64 returns a number (or a numeric string) as a float.

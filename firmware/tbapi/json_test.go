@@ -17,10 +17,12 @@ func TestParseRoundTrip(t *testing.T) {
 		v, err := Parse([]byte(in))
 		if err != nil {
 			t.Fatalf("Parse(%s): %v", in, err)
+			return
 		}
 		out := string(AppendValue(nil, v))
 		if !json.Valid([]byte(out)) {
 			t.Fatalf("AppendValue(%s) = %s: not valid JSON", in, out)
+			return
 		}
 		// Same meaning as encoding/json sees it.
 		var a, b any
@@ -28,6 +30,7 @@ func TestParseRoundTrip(t *testing.T) {
 		_ = json.Unmarshal([]byte(out), &b)
 		if ja, jb := mustJSON(t, a), mustJSON(t, b); ja != jb {
 			t.Fatalf("round trip of %s: got %s; want %s", in, jb, ja)
+			return
 		}
 	}
 }
@@ -37,6 +40,7 @@ func mustJSON(t *testing.T, v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
+		return ""
 	}
 	return string(b)
 }
@@ -45,9 +49,11 @@ func TestParseEscapes(t *testing.T) {
 	v, err := Parse([]byte(`"\u00e9\ud83d\ude00\/\t"`))
 	if err != nil {
 		t.Fatal(err)
+		return
 	}
 	if want := "é😀/\t"; v.Str != want {
 		t.Fatalf("got %q; want %q", v.Str, want)
+		return
 	}
 }
 
@@ -64,6 +70,7 @@ func TestValueAccessors(t *testing.T) {
 	v, err := Parse([]byte(`{"n":42,"s":"17","f":"1.5","b":true,"x":1,"x":2}`))
 	if err != nil {
 		t.Fatal(err)
+		return
 	}
 	if n, ok := must(v, "n").Int64(); !ok || n != 42 {
 		t.Errorf("n = %d, %v", n, ok)
@@ -101,8 +108,10 @@ func TestObj(t *testing.T) {
 	got := string(NewObj(nil).Str("a", "x").Int("b", -3).Float("c", 15.25, 1).Bool("d", true).Raw("e", []byte(`[1]`)).Bytes())
 	if want := `{"a":"x","b":-3,"c":15.2,"d":true,"e":[1]}`; got != want {
 		t.Fatalf("got %s; want %s", got, want)
+		return
 	}
 	if got := string(NewObj(nil).Bytes()); got != "{}" {
 		t.Fatalf("empty object = %s", got)
+		return
 	}
 }

@@ -197,8 +197,8 @@ func ParseChunkSize(payload []byte) (size int, present bool, err error) {
 	if len(payload) == 0 {
 		return 0, false, nil
 	}
-	n, err := strconv.ParseInt(string(payload), 10, 32)
-	if err != nil || n < 0 {
+	n, ok := parseInt(string(payload), 32)
+	if !ok || n < 0 {
 		return 0, true, fieldErr(ErrBadField, "chunk size", "want a non-negative decimal integer, got "+strconv.Quote(string(payload)))
 	}
 	return int(n), true, nil

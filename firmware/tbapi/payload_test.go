@@ -24,13 +24,16 @@ func TestProvisionRequestEncode(t *testing.T) {
 			got := c.req.Encode()
 			if string(got) != c.want {
 				t.Fatalf("got %s; want %s", got, c.want)
+				return
 			}
 			back, err := DecodeProvisionRequest(got)
 			if err != nil {
 				t.Fatal(err)
+				return
 			}
 			if !reflect.DeepEqual(back, c.req) {
 				t.Fatalf("decode = %+v; want %+v", back, c.req)
+				return
 			}
 		})
 	}
@@ -74,6 +77,7 @@ func TestProvisionResponseBytes(t *testing.T) {
 		back, err := DecodeProvisionResponse(got)
 		if err != nil {
 			t.Fatalf("decode %s: %v", got, err)
+			return
 		}
 		if back.Status != c.resp.Status || back.Token != c.resp.Token || back.Basic != c.resp.Basic {
 			t.Errorf("decode %s = %+v", got, back)
@@ -93,6 +97,7 @@ func TestAttrRequest(t *testing.T) {
 	got := string(AttrRequest{SharedKeys: FwSharedKeys}.Encode())
 	if want := `{"sharedKeys":"fw_checksum,fw_checksum_algorithm,fw_size,fw_title,fw_version"}`; got != want {
 		t.Fatalf("got %s; want %s", got, want)
+		return
 	}
 	cases := []struct {
 		in   string
@@ -109,6 +114,7 @@ func TestAttrRequest(t *testing.T) {
 		r, err := DecodeAttrRequest([]byte(c.in))
 		if err != nil {
 			t.Fatalf("%s: %v", c.in, err)
+			return
 		}
 		if !reflect.DeepEqual(r, c.want) {
 			t.Errorf("DecodeAttrRequest(%s) = %#v; want %#v", c.in, r, c.want)
@@ -127,29 +133,36 @@ func TestAttrResponseAndUpdate(t *testing.T) {
 	want := `{"shared":{"fw_title":"T","fw_version":"1.1","fw_size":10,"fw_checksum_algorithm":"SHA256","fw_checksum":"ab"}}`
 	if got != want {
 		t.Fatalf("got %s; want %s", got, want)
+		return
 	}
 	if got := string(AttrResponse{}.Encode()); got != `{}` {
 		t.Fatalf("empty response = %s; want {}", got)
+		return
 	}
 	r, err := DecodeAttrResponse([]byte(want))
 	if err != nil || len(r.Shared) != 5 || r.Client != nil {
 		t.Fatalf("decode = %+v, %v", r, err)
+		return
 	}
 	if _, err := DecodeAttrResponse([]byte(`{"shared":1}`)); err == nil {
 		t.Fatal("shared:1 accepted")
+		return
 	}
 
 	del := AttrUpdate{Deleted: []string{"fw_tag", "fw_url"}}
 	if got := string(del.Encode()); got != `{"deleted":["fw_tag","fw_url"]}` {
 		t.Fatalf("deleted push = %s", got)
+		return
 	}
 	u, err := DecodeAttrUpdate(del.Encode())
 	if err != nil || !reflect.DeepEqual(u.Deleted, del.Deleted) || u.Values != nil {
 		t.Fatalf("decode deleted = %+v, %v", u, err)
+		return
 	}
 	u, err = DecodeAttrUpdate([]byte(`{"fw_title":"T","deleted":"no"}`))
 	if err != nil || len(u.Values) != 2 || u.Deleted != nil {
 		t.Fatalf("decode values = %+v, %v", u, err)
+		return
 	}
 }
 
@@ -158,25 +171,31 @@ func TestFwInfoMerge(t *testing.T) {
 	v, _ := Parse([]byte(`{"fw_title":"T","fw_version":"2","fw_size":"4096","other":1}`))
 	if !f.Merge(v.Members) {
 		t.Fatal("Merge saw no fw key")
+		return
 	}
 	if !f.Assigned() || f.Complete() || f.Size != 4096 {
 		t.Fatalf("after partial merge: %+v", f)
+		return
 	}
 	if got := f.Missing(); got != "fw_checksum,fw_checksum_algorithm" {
 		t.Fatalf("Missing = %s", got)
+		return
 	}
 	v, _ = Parse([]byte(`{"fw_checksum":"aa","fw_checksum_algorithm":"MD5"}`))
 	f.Merge(v.Members)
 	if !f.Complete() {
 		t.Fatalf("not complete: %+v", f)
+		return
 	}
 	f.Forget([]string{KeyFwTitle})
 	if f.Assigned() {
 		t.Fatal("still assigned after fw_title deleted")
+		return
 	}
 	v, _ = Parse([]byte(`{"temperature":1}`))
 	if f.Merge(v.Members) {
 		t.Fatal("Merge reported fw keys in a non-fw push")
+		return
 	}
 }
 
@@ -211,6 +230,7 @@ func TestTelemetry(t *testing.T) {
 		got, err := DecodeTelemetry([]byte(c.in))
 		if err != nil {
 			t.Fatalf("%s: %v", c.in, err)
+			return
 		}
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("DecodeTelemetry(%s) = %#v; want %#v", c.in, got, c.want)
@@ -238,18 +258,23 @@ func TestRPC(t *testing.T) {
 	r, err := DecodeRPCRequest([]byte(`{"method":"getTelemetry","params":{"a":[1]}}`))
 	if err != nil || r.Method != "getTelemetry" || r.Params.Kind != Object {
 		t.Fatalf("decode = %+v, %v", r, err)
+		return
 	}
 	if got := string(r.Encode()); got != `{"method":"getTelemetry","params":{"a":[1]}}` {
 		t.Fatalf("encode = %s", got)
+		return
 	}
 	if got := string(RPCRequest{Method: "m"}.Encode()); got != `{"method":"m","params":null}` {
 		t.Fatalf("encode without params = %s", got)
+		return
 	}
 	if _, err := DecodeRPCRequest([]byte(`{"params":1}`)); !errors.Is(err, ErrMissingField) {
 		t.Fatalf("missing method: %v", err)
+		return
 	}
 	if got := string(RPCError("unknown method: x")); got != `{"error":"unknown method: x"}` {
 		t.Fatalf("RPCError = %s", got)
+		return
 	}
 }
 

@@ -204,7 +204,11 @@ func DecodeProvisionResponse(data []byte) (ProvisionResponse, error) {
 		return r, fieldErr(ErrMissingField, "credentialsValue", "")
 	}
 	if cv.Kind == Object {
-		return r, r.decodeBasic(cv)
+		// The call first: in "return r, r.decodeBasic(cv)" Go leaves open
+		// whether r is read before or after the call, and TinyGo reads it
+		// before (empty credentials on the chip).
+		err := r.decodeBasic(cv)
+		return r, err
 	}
 	if cv.Kind != String || cv.Str == "" {
 		return r, fieldErr(ErrBadField, "credentialsValue", "want a non-empty string or an object")

@@ -77,11 +77,8 @@ func parseIDTopic(topic, prefix string) (int, bool) {
 }
 
 func parseInt32(s string) (int, bool) {
-	n, err := strconv.ParseInt(s, 10, 32)
-	if err != nil {
-		return 0, false
-	}
-	return int(n), true
+	n, ok := parseInt(s, 32)
+	return int(n), ok
 }
 
 // ChunkTopic is a parsed v2/{fw|sw}/{request|response}/{id}/chunk/{n} topic.
