@@ -18,8 +18,8 @@ type Metrics struct {
 	// PublishSteady is PublishAck from the first instant every device was
 	// online: the steady state, without the ramp's provisioning storm.
 	PublishSteady Trend
-	ChunkRTT   Trend // chunk request to chunk
-	OTA        Trend // update seen (DOWNLOADING) to UPDATED after the reboot
+	ChunkRTT      Trend // chunk request to chunk
+	OTA           Trend // update seen (DOWNLOADING) to UPDATED after the reboot
 
 	Outcomes    Counter // provisioned, reprovisioned, connect ok/refused, ota updated/failed, publishes
 	Disconnects Counter // established connections lost, by cause
