@@ -201,7 +201,7 @@ func TestCheckLoad(t *testing.T) {
 		{"S3: RTC fast and slow", ESP32S3, []RawSegment{{0x3C000020, desc}, {0x600FE000, make([]byte, 64)}, {0x50000000, make([]byte, 16)}}, ""},
 		{"S3: padding at 0", ESP32S3, []RawSegment{{0x3C000020, desc}, {0, make([]byte, 64)}}, ""},
 		{"C3: where its bootloader's data is", ESP32C3, []RawSegment{{0x3C000020, desc}, {0x3FCD6100, make([]byte, 20)}}, "overlaps bootloader data"},
-		{"C3: IRAM below the cache", ESP32C3, []RawSegment{{0x3C000020, desc}, {0x40380000, make([]byte, 4096)}}, ""},
+		{"C3: IRAM after the I-cache", ESP32C3, []RawSegment{{0x3C000020, desc}, {0x40380000, make([]byte, 4096)}}, ""},
 		{"ESP32: APP CPU cache", ESP32, []RawSegment{{0x3F400020, desc}, {0x40078000, make([]byte, 64)}}, "bad load address range"},
 		// D/IRAM is word-reversed on the ESP32: IRAM 0x400A9000-0x400AA000 is DRAM 0x3FFF5FFC-0x3FFF6FFC.
 		{"ESP32: reversed D/IRAM clear", ESP32, []RawSegment{{0x3F400020, desc}, {0x400A8000, make([]byte, 0x1000)}}, ""},
