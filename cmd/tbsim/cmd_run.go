@@ -49,6 +49,8 @@ type runOptions struct {
 	otaVersion        string
 	otaTitle          string
 	otaAfter          time.Duration
+	otaPackSize       int
+	otaPackInterval   time.Duration
 	listen            string
 	metrics           string
 	jsonFile          string
@@ -86,6 +88,8 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.otaVersion, "ota-version", "", "version of the --ota firmware")
 	f.StringVar(&o.otaTitle, "ota-title", "", "title of the --ota firmware (default: --fw-title)")
 	f.DurationVar(&o.otaAfter, "ota-after", 30*time.Second, "when to assign the --ota firmware, after start")
+	f.IntVar(&o.otaPackSize, "ota-pack-size", 100, "embedded server's OTA queue: devices started per pack (ThingsBoard: 100)")
+	f.DurationVar(&o.otaPackInterval, "ota-pack-interval", time.Second, "embedded server's OTA queue: time between packs (ThingsBoard: 60s)")
 	f.StringVar(&o.listen, "listen", "", "also expose the embedded server's MQTT on this TCP address (e.g. :1883)")
 	f.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. :9100)")
 	f.StringVar(&o.jsonFile, "json", "", "write the summary as JSON to this file")
@@ -175,6 +179,10 @@ func (o *runOptions) build() (sim.Options, error) {
 	}
 	inRange("telemetry-interval", o.telemetryInterval, 100*time.Millisecond, 24*time.Hour)
 	inRange("ota-after", o.otaAfter, 0, 24*time.Hour)
+	inRange("ota-pack-interval", o.otaPackInterval, time.Millisecond, 24*time.Hour)
+	if o.otaPackSize < 1 || o.otaPackSize > 1_000_000 {
+		errs = append(errs, usageErr("--ota-pack-size %d: want 1 to 1000000", o.otaPackSize))
+	}
 	if o.duration < 0 {
 		errs = append(errs, usageErr("--duration %s: want a positive duration, or 0 to run until Ctrl-C", o.duration))
 	}
@@ -282,7 +290,8 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 			}
 			statePath = filepath.Join(o.stateDir, "server.db")
 		}
-		emu, err = tbemu.New(tbemu.Options{MQTTAddr: o.listen, StatePath: statePath, Logger: e.log})
+		emu, err = tbemu.New(tbemu.Options{MQTTAddr: o.listen, StatePath: statePath, Logger: e.log,
+			OTAPackSize: o.otaPackSize, OTAPackInterval: o.otaPackInterval})
 		if err != nil {
 			return err
 		}
