@@ -519,10 +519,7 @@ func serveMetrics(addr string, fleet *sim.Fleet) (*http.Server, error) {
 		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		report.WritePrometheus(w, fleet.Snapshot())
-	})
+	mux.Handle("/metrics", report.MetricsHandler(report.NewRegistry(fleet.Snapshot)))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(l)
 	return srv, nil
