@@ -28,9 +28,9 @@ type Snapshot struct {
 	// Histograms are the latency trends' buckets, by the same names as
 	// Trends (whose figures are computed from them), plus the generator's
 	// own: "generator.lag" and "admission.wait".
-	Histograms map[string]Histogram
-	Outcomes     Counts
-	Disconnects  Counts
+	Histograms  map[string]Histogram
+	Outcomes    Counts
+	Disconnects Counts
 	// Errors are the failure events by cause, plus the stranded devices;
 	// ErrorTotal sums them.
 	Errors     []ErrorCause

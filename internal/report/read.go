@@ -62,7 +62,9 @@ func ReadJSON(r io.Reader) (Summary, error) {
 	return s, nil
 }
 
-func fromMs(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)).Round(time.Microsecond) }
+func fromMs(v float64) time.Duration {
+	return time.Duration(v * float64(time.Millisecond)).Round(time.Microsecond)
+}
 
 // readHistograms checks and converts every latency's histogram: a v2 file
 // without one was edited, and merging it would not be exact.
