@@ -413,6 +413,10 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 	err = fleet.Run(runCtx)
 	wg.Wait()
 	sum := report.NewSummary(o.seed, serverName, fleet.Snapshot())
+	sum.FleetDevices, sum.OTATarget = o.devices, o.otaVersion
+	if opts.Shard.Count > 0 {
+		sum.Shard = opts.Shard
+	}
 	if emu != nil {
 		sum.OTA = map[string]map[string]int{}
 		for id, states := range emu.OTAProgress() {
@@ -420,14 +424,18 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 				sum.OTA[p.Title+" "+p.Version] = states
 			}
 		}
+		st := emu.Stats()
+		sum.ServerCounts = &report.ServerCounts{Telemetry: st.TelemetryMsgs, RateLimited: st.RateLimited}
 	}
-	values := verdict.FromSnapshot(sum.Snap, extra())
 	if emu != nil {
 		stopEmu()
 		err = errors.Join(err, <-emuDone)
 	}
-	sum.Thresholds, _ = verdict.CheckAll(thresholds, values)
+	sum.Thresholds, _ = verdict.CheckAll(thresholds, verdict.FromSnapshot(sum.Snap, sum.Extra()))
 	sum.ExitCode, sum.Reason = judge(sum, aborted.Load(), err)
+	if err != nil {
+		sum.RuntimeError = err.Error()
+	}
 	report.WriteText(e.stdout, sum)
 	if o.jsonFile != "" {
 		if werr := writeJSONFile(o.jsonFile, sum); werr != nil {

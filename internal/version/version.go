@@ -68,5 +68,5 @@ func (i Info) String() string {
 	} else if i.Modified {
 		rev += " (modified)"
 	}
-	return fmt.Sprintf("tbsim %s (revision %s, %s, %s/%s)", i.Version, rev, i.GoVersion, runtime.GOOS, runtime.GOARCH)
+	return fmt.Sprintf("tbsim %s, revision %s, built with %s for %s/%s", i.Version, rev, i.GoVersion, runtime.GOOS, runtime.GOARCH)
 }

@@ -25,7 +25,7 @@ func TestGet(t *testing.T) {
 	if got := i.Short(); !strings.HasPrefix(got, "v9.8.7+0123456789ab") {
 		t.Errorf("Short() = %q; want v9.8.7+0123456789ab...", got)
 	}
-	if got := i.String(); !strings.Contains(got, "tbsim v9.8.7 (revision 0123456789abcdef0123") {
+	if got := i.String(); !strings.Contains(got, "tbsim v9.8.7, revision 0123456789abcdef0123, built with go") {
 		t.Errorf("String() = %q", got)
 	}
 }
