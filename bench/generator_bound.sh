@@ -29,13 +29,25 @@ for run in $(seq 1 "$RUNS"); do
 		taskset -c "$cpus" sh -c 'while :; do :; done' &
 		hogs+=($!)
 	done
+	extra=()
+	if "$TBSIM" run --help 2>&1 | grep -q -- --max-inflight; then
+		extra=(--max-inflight "$MAXINFLIGHT")
+	fi
 	taskset -c "$cpus" "$TBSIM" run --devices "$DEVICES" --duration "$DURATION" --state-dir "$state" \
-		--max-inflight "$MAXINFLIGHT" --json "$work/run$run.json" >"$work/run$run.txt" 2>"$work/run$run.err" || true
+		"${extra[@]}" --json "$work/run$run.json" >"$work/run$run.txt" 2>"$work/run$run.err" || true
 	kill "${hogs[@]}" 2>/dev/null || true
 	wait "${hogs[@]}" 2>/dev/null || true
 	python3 - "$work/run$run.json" "$run" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
+if "schema" not in s:  # a tbsim from before the verdicts work (no taxonomy)
+    o = {c["name"]: c["count"] for c in s.get("outcomes") or []}
+    t = s["trends"]["provision"]
+    failed = sum(v for k, v in o.items() if k.startswith("connect ") and k != "connect ok")
+    print(f"run {sys.argv[2]} (old tbsim): provisioned {s['provisioned']} online {s['online']} of {s['devices']}; "
+          f"connects failed {failed} ({', '.join(f'{k[8:]} {v}' for k, v in o.items() if k.startswith('connect ') and k != 'connect ok')}); "
+          f"provision p50 {t['p50']/1e9:.2f}s p99 {t['p99']/1e9:.2f}s; errors listed: {len(s.get('errors') or [])}")
+    sys.exit(0)
 causes = {c["cause"]: c["count"] for c in s["errors"]["causes"]}
 d, g = s["devices"], s["generator"]
 print(f"run {sys.argv[2]}: provisioned {d['provisioned']} online {d['online']} of {d['total']}; "
@@ -50,6 +62,11 @@ done
 python3 - "$work" "$RUNS" <<'PY'
 import json, statistics, sys
 runs = [json.load(open(f"{sys.argv[1]}/run{i}.json")) for i in range(1, int(sys.argv[2]) + 1)]
+if "schema" not in runs[0]:
+    print(f"median of {len(runs)}: provisioned {statistics.median(r['provisioned'] for r in runs):.0f}, "
+          f"online {statistics.median(r['online'] for r in runs):.0f}, "
+          f"provision p50 {statistics.median(r['trends']['provision']['p50'] for r in runs)/1e9:.2f}s")
+    sys.exit(0)
 def med(f): return statistics.median(f(s) for s in runs)
 cause = lambda s, c: sum(x["count"] for x in s["errors"]["causes"] if x["cause"] == c)
 print(f"median of {len(runs)}: provisioned {med(lambda s: s['devices']['provisioned']):.0f}, "

@@ -274,6 +274,14 @@ func onlineBoard(t *testing.T) (*Board, *tinyTB) {
 	go func() { b.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	waitFor(t, b, "online", func(s BoardStatus) bool { return s.State == firmware.StateOnline })
+	// Online means the SUBSCRIBE left, not that the broker has it yet: what
+	// the test publishes before then would reach nobody.
+	for deadline := time.Now().Add(20 * time.Second); len(h.srv.Topics.Subscribers(tbapi.RPCRequestTopic(1)).Subscriptions) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the board's RPC subscription never reached the broker")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	return b, h
 }
 

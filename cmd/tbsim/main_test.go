@@ -46,6 +46,16 @@ func TestScripts(t *testing.T) {
 			"waitport": cmdWaitPort,
 			"exits":    cmdExits,
 			"truncate": cmdTruncate,
+			// waitgrep FILE REGEXP: wait until the file exists and matches.
+			"waitgrep": func(ts *testscript.TestScript, neg bool, args []string) {
+				re := regexp.MustCompile(args[1])
+				for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+					if data, err := os.ReadFile(ts.MkAbs(args[0])); err == nil && re.Match(data) {
+						return
+					}
+				}
+				ts.Fatalf("%s never matched %q", args[0], args[1])
+			},
 			"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {
 				for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 					if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
