@@ -139,6 +139,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, o := range s.Outcomes {
 		counter(descEvents, float64(o.Count), o.Name)
 	}
+	for _, name := range sortedKeys(outcomeFields) { // from the start, so rate() needs no first event
+		if s.Outcomes.Get(name) == 0 {
+			counter(descEvents, 0, name)
+		}
+	}
 	for _, o := range s.Disconnects {
 		counter(descDisconnects, float64(o.Count), o.Name)
 	}
