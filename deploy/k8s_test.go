@@ -118,8 +118,8 @@ func flag(args []string, name string) string {
 // Per-device memory of tbsim run against a server, measured (README,
 // "Measured"): the sample's requests must cover its shard.
 const (
-	measuredBaseMiB      = 40
-	measuredPerDeviceKiB = 24
+	measuredBaseMiB      = 17
+	measuredPerDeviceKiB = 81
 )
 
 func mebibytes(t *testing.T, q string) int {

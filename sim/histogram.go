@@ -39,7 +39,15 @@ func (t *Trend) Histogram() Histogram {
 	if t.count.Load() == 0 {
 		return Histogram{}
 	}
-	var h Histogram
+	// Counted first, so the copy is one allocation (a scrape or a snapshot
+	// takes one per trend).
+	n := 0
+	for i := range t.buckets {
+		if t.buckets[i].Load() != 0 {
+			n++
+		}
+	}
+	h := Histogram{Buckets: make([]Bucket, 0, n)}
 	for i := range t.buckets {
 		if c := t.buckets[i].Load(); c != 0 {
 			h.Buckets = append(h.Buckets, Bucket{LowUs: bucketLow(i), Count: c})

@@ -3,6 +3,7 @@ package report
 import (
 	"math"
 	"net/http"
+	"sort"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -191,6 +192,9 @@ func b2f(b bool) float64 {
 func histogramMetric(d *prometheus.Desc, h sim.Histogram) prometheus.Metric {
 	native := map[int]int64{}
 	var zero uint64
+	// Buckets come in ascending order, so native indexes do too: a run of
+	// sub-buckets that share one is added up before it goes in the map.
+	run, runIdx := int64(0), 0
 	for _, b := range h.Buckets {
 		if b.LowUs == 0 {
 			zero += b.Count
@@ -198,8 +202,16 @@ func histogramMetric(d *prometheus.Desc, h sim.Histogram) prometheus.Metric {
 		}
 		// A sub-bucket goes to the native bucket of its middle value: our
 		// sub-buckets are under 1% wide, native ones about 9%.
-		mid := float64(b.LowUs+b.HighUs()-1) / 2 / 1e6
-		native[nativeIndex(mid)] += int64(b.Count)
+		idx := nativeIndex(float64(b.LowUs+b.HighUs()-1) / 2 / 1e6)
+		if idx != runIdx && run > 0 {
+			native[runIdx] += run
+			run = 0
+		}
+		runIdx = idx
+		run += int64(b.Count)
+	}
+	if run > 0 {
+		native[runIdx] += run
 	}
 	m := prometheus.MustNewConstNativeHistogram(d, h.Count, float64(h.SumUs)/1e6, native, nil, zero, NativeSchema,
 		prometheus.DefNativeHistogramZeroThreshold, time.Time{})
@@ -208,6 +220,7 @@ func histogramMetric(d *prometheus.Desc, h sim.Histogram) prometheus.Metric {
 	k := 0
 	for i, le := range LatencyBuckets {
 		leUs := uint64(math.Round(le * 1e6))
+		// A bucket counts at le when all its values are at most le.
 		for k < len(h.Buckets) && h.Buckets[k].HighUs()-1 <= leUs {
 			cum += h.Buckets[k].Count
 			k++
@@ -217,10 +230,26 @@ func histogramMetric(d *prometheus.Desc, h sim.Histogram) prometheus.Metric {
 	return withClassic{m, classic}
 }
 
-// nativeIndex is the native bucket of v for NativeSchema: bucket i holds
-// (2^((i-1)/8), 2^(i/8)].
+// nativeBounds are the upper bounds of the native buckets within one power
+// of two, as fractions in (0.5, 1]: 2^((j-7)/8) for j = 0..7.
+var nativeBounds = func() []float64 {
+	b := make([]float64, 1<<NativeSchema)
+	for j := range b {
+		b[j] = math.Exp2(float64(j+1)/(1<<NativeSchema) - 1)
+	}
+	return b
+}()
+
+// nativeIndex is the native bucket of v > 0 for NativeSchema: bucket i
+// holds (2^((i-1)/8), 2^(i/8)], i = ceil(8 log2 v). Like client_golang it
+// takes the binary exponent and searches the bounds: no logarithm, exact
+// at the bounds.
 func nativeIndex(v float64) int {
-	return int(math.Ceil(math.Log2(v) * (1 << NativeSchema)))
+	frac, exp := math.Frexp(v) // v = frac * 2^exp, frac in [0.5, 1)
+	if frac == 0.5 {           // a power of two is the top of the bucket below
+		return (exp - 1) << NativeSchema
+	}
+	return exp<<NativeSchema + sort.SearchFloat64s(nativeBounds, frac) - (1<<NativeSchema - 1)
 }
 
 // withClassic adds classic buckets to a const native histogram: the

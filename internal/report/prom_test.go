@@ -136,3 +136,19 @@ func TestMetricsHandler(t *testing.T) {
 	}
 	require.True(t, found)
 }
+
+// nativeIndex agrees with the definition i = ceil(8 log2 v), powers of two
+// included.
+func TestNativeIndex(t *testing.T) {
+	for _, v := range []float64{1e-6, 0.5, 1, 2, 3, 1024, 0.0001234, 59.9, 600, math.Exp2(3.0 / 8), math.Exp2(-13.0/8) * 1.0000001} {
+		if got, want := nativeIndex(v), int(math.Ceil(math.Log2(v)*8)); got != want {
+			t.Errorf("nativeIndex(%g) = %d; want %d", v, got, want)
+		}
+	}
+	for us := uint64(1); us < 1<<30; us = us*5/4 + 1 {
+		v := float64(us) / 1e6
+		if got, want := nativeIndex(v), int(math.Ceil(math.Log2(v)*8)); got != want {
+			t.Fatalf("nativeIndex(%g) = %d; want %d", v, got, want)
+		}
+	}
+}
