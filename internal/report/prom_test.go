@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +151,16 @@ func TestNativeIndex(t *testing.T) {
 		if got, want := nativeIndex(v), int(math.Ceil(math.Log2(v)*8)); got != want {
 			t.Fatalf("nativeIndex(%g) = %d; want %d", v, got, want)
 		}
+	}
+}
+
+// The devices record into sim's atomics only: the fleet does not depend on
+// the metrics library (its Observe takes no lock; the library stays at the
+// exporter).
+func TestSimWithoutMetricsLibrary(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/tbsim/tbsim/sim").Output()
+	require.NoError(t, err)
+	for _, dep := range strings.Fields(string(out)) {
+		require.False(t, strings.HasPrefix(dep, "github.com/prometheus/"), "sim depends on %s", dep)
 	}
 }
