@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -118,13 +119,21 @@ func CheckState(dir string) error {
 }
 
 // CheckBolt opens a bbolt file read-only and checks every page. bbolt
-// panics on some damaged files: that becomes an error too.
+// panics on some damaged files, and a truncated one can make it read past
+// the mapping (a fault, which only SetPanicOnFault makes recoverable): the
+// file's size is compared with what its pages need before anything reads
+// them, and what panics anyway becomes an error too.
 func CheckBolt(path string) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = damaged(path, fmt.Errorf("%v", r))
 		}
 	}()
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockWait})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return fmt.Errorf("%w: %s is open in another process", ErrStateLocked, path)
@@ -134,8 +143,17 @@ func CheckBolt(path string) (err error) {
 	}
 	defer db.Close()
 	return db.View(func(tx *bolt.Tx) error {
-		for cerr := range tx.Check() {
-			return damaged(path, cerr)
+		if need := tx.Size(); st.Size() < need {
+			return damaged(path, fmt.Errorf("truncated: %d bytes, its pages need %d", st.Size(), need))
+		}
+		var first error
+		for cerr := range tx.Check() { // drained: the checker stops when it is done
+			if first == nil {
+				first = cerr
+			}
+		}
+		if first != nil {
+			return damaged(path, first)
 		}
 		return nil
 	})

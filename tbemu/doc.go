@@ -37,6 +37,26 @@
 //     discrete-event simulator on a virtual clock.
 //   - tbemu/emutest: a manual clock for tests.
 //
+// # Listeners
+//
+// The TCP, TLS and HTTP listeners are the server's own, served by mochi's
+// generic listener (listeners.Net) and net/http: an accept error (EMFILE
+// when file descriptors run out) is retried with backoff, never the end of
+// the listener, and logged once per burst. MQTT connections are limited
+// (Options.MaxConnections, derived from the file-descriptor limit; beyond it
+// CONNACK 3), must send a whole CONNECT within Options.ConnectTimeout, and
+// a CONNECT that breaks the protocol is closed before mochi sees it (see
+// mqttConn). Figures per listener are in Server.Stats and GET
+// /api/tbsim/stats. The in-memory listener (Dial) has none of this: its
+// clients are the simulator's own.
+//
+// # State
+//
+// With Options.StatePath the core keeps everything in a bbolt file, locked
+// for one process (a lock file beside it names the holder) and checked when
+// opened: a truncated or corrupt file is core.ErrStateDamaged, never a panic.
+// The OTA queue is persisted with the devices and resumes after a restart.
+//
 // # Deliberate differences from ThingsBoard
 //
 //   - The OTA queue default is 100 devices per second (ThingsBoard: 100 per
@@ -49,6 +69,10 @@
 //     in PUBACK and the v2 short telemetry topics are not emulated.
 //   - Every refused CONNECT gets CONNACK 5 (MQTT 5: 0x86); ThingsBoard sends
 //     2 for a client id with neither username nor password.
+//   - A connection must send its CONNECT within ConnectTimeout; ThingsBoard's
+//     transport has no such limit (no idle handler in its Netty pipeline).
+//     MQTT connections are limited, and failed REST logins per address;
+//     ThingsBoard locks the user after failed logins instead.
 //   - Latest telemetry and client attributes are persisted in batches once a
 //     second, so a kill -9 loses at most the last second of them; devices,
 //     credentials, profiles, packages and shared attributes are written at once.

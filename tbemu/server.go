@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -23,11 +24,32 @@ import (
 // Options configure a Server. The zero value is a usable in-memory emulator
 // with only the in-memory listener.
 type Options struct {
-	MQTTAddr  string      // TCP listener, e.g. "127.0.0.1:1883" ("" = none; port 0 picks one)
-	TLSAddr   string      // TLS listener, e.g. ":8883" (needs TLSConfig)
-	TLSConfig *tls.Config //
-	HTTPAddr  string      // REST API, e.g. "127.0.0.1:8080" ("" = none)
-	StatePath string      // bbolt file; "" keeps everything in memory
+	MQTTAddr      string      // TCP listener, e.g. "127.0.0.1:1883" ("" = none; port 0 picks one)
+	TLSAddr       string      // TLS listener, e.g. ":8883" (needs TLSConfig)
+	TLSConfig     *tls.Config //
+	HTTPAddr      string      // REST API, e.g. "127.0.0.1:8080" ("" = none)
+	HTTPTLSConfig *tls.Config // serve the REST API over HTTPS (nil: plain HTTP)
+	StatePath     string      // bbolt file; "" keeps everything in memory
+
+	// MaxConnections bounds the MQTT and MQTTS connections together; beyond
+	// it a client gets CONNACK "server unavailable" and is closed. 0 derives
+	// it from the file-descriptor limit (ulimit -n less a tenth kept for the
+	// REST API, the state file and the refusals themselves); -1 is none.
+	MaxConnections int
+	// ConnectTimeout closes an MQTT connection that has not sent a whole
+	// CONNECT this long after it was accepted (default 10 s).
+	ConnectTimeout time.Duration
+	// MaxPackageSize bounds an OTA package's bytes (default the largest OTA
+	// slot, core.DefaultMaxPackageSize; -1: no limit). REST answers 413 beyond it.
+	MaxPackageSize int64
+	// REST timeouts (defaults 10 s to read the headers, 2 min the whole
+	// request, 10 min to write the answer, 2 min between requests on a
+	// kept-alive connection).
+	HTTPReadHeaderTimeout, HTTPReadTimeout, HTTPWriteTimeout, HTTPIdleTimeout time.Duration
+	// Failed REST logins allowed per client address and window (defaults 10
+	// per minute); beyond them logins from that address get 429.
+	LoginFailures int
+	LoginWindow   time.Duration
 
 	// The default device profile's provisioning key and secret
 	// (defaults "tbsim-provision-key" / "tbsim-provision-secret").
@@ -96,6 +118,26 @@ func (o *Options) ensureDefaults() {
 	if o.MaxWritesPending == 0 {
 		o.MaxWritesPending = 64
 	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.MaxConnections == 0 {
+		if n := fdLimit(); n > 0 {
+			o.MaxConnections = n - max(64, n/10)
+		}
+	}
+	if o.MaxConnections < 0 {
+		o.MaxConnections = 0
+	}
+	dur := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	dur(&o.HTTPReadHeaderTimeout, 10*time.Second)
+	dur(&o.HTTPReadTimeout, 2*time.Minute)
+	dur(&o.HTTPWriteTimeout, 10*time.Minute)
+	dur(&o.HTTPIdleTimeout, 2*time.Minute)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -114,15 +156,16 @@ const MaxPacketSize = core.MaxPacketSize
 // *core.Core.
 type Server struct {
 	*core.Core
-	opts  Options
-	log   *slog.Logger
-	mqtt  *mqtt.Server
-	mem   *memListener
-	memL  *listeners.Net
-	tcp   *listeners.TCP
-	tls   *listeners.TCP
-	http  *http.Server
-	httpL net.Listener
+	opts   Options
+	log    *slog.Logger
+	mqtt   *mqtt.Server
+	mem    *memListener
+	memL   *listeners.Net
+	tcp    *listeners.Net
+	tls    *listeners.Net
+	http   *http.Server
+	httpL  net.Listener
+	guards map[string]*guardListener // by name: mqtt, mqtts, http
 
 	closeOnce sync.Once
 	closeErr  error
@@ -136,15 +179,19 @@ func New(opts Options) (*Server, error) {
 		StatePath: opts.StatePath, ProvisionKey: opts.ProvisionKey, ProvisionSecret: opts.ProvisionSecret,
 		ProvisionCloseAfter: opts.ProvisionCloseAfter, OTAPackSize: opts.OTAPackSize, OTAPackInterval: opts.OTAPackInterval,
 		ClientRPCTimeout: opts.ClientRPCTimeout, InactivityTimeout: opts.InactivityTimeout,
-		TelemetryHistory: opts.TelemetryHistory, Clock: opts.Clock, Rand: opts.Rand, Logger: opts.Logger,
+		TelemetryHistory: opts.TelemetryHistory, MaxPackageSize: opts.MaxPackageSize,
+		Clock: opts.Clock, Rand: opts.Rand, Logger: opts.Logger,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Core: c, opts: opts, log: opts.Logger, done: make(chan struct{})}
+	s := &Server{Core: c, opts: opts, log: opts.Logger, done: make(chan struct{}), guards: map[string]*guardListener{}}
 	if err := s.listen(); err != nil {
 		if s.mqtt != nil {
 			s.mqtt.Close()
+		}
+		for _, g := range s.guards {
+			g.Close()
 		}
 		c.Close()
 		return nil, err
@@ -173,9 +220,30 @@ func (s *Server) listen() error {
 	if err := s.mqtt.AddListener(s.memL); err != nil {
 		return err
 	}
+	// mochi's own TCP listener stops for good at its first accept error:
+	// its generic one serves ours instead, which never fails but on close.
+	open := new(atomic.Int64)
+	mqttListen := func(name, addr string, cfg *tls.Config) (*listeners.Net, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		refuse := refuseMQTT
+		if cfg != nil {
+			refuse = nil // a CONNACK would need a handshake first: just close
+		}
+		g := newGuardListener(ln, name, s.opts.MaxConnections, open, refuse, s.log)
+		s.guards[name] = g
+		var inner net.Listener = g
+		if cfg != nil {
+			inner = tls.NewListener(g, cfg)
+		}
+		l := listeners.NewNet(name, &mqttListener{Listener: inner, g: g, timeout: s.opts.ConnectTimeout})
+		return l, s.mqtt.AddListener(l)
+	}
 	if s.opts.MQTTAddr != "" {
-		s.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: s.opts.MQTTAddr})
-		if err := s.mqtt.AddListener(s.tcp); err != nil {
+		var err error
+		if s.tcp, err = mqttListen("mqtt", s.opts.MQTTAddr, nil); err != nil {
 			return fmt.Errorf("mqtt listener %s: %w", s.opts.MQTTAddr, err)
 		}
 	}
@@ -183,37 +251,65 @@ func (s *Server) listen() error {
 		if s.opts.TLSConfig == nil {
 			return errors.New("tls listener: TLSConfig is nil")
 		}
-		s.tls = listeners.NewTCP(listeners.Config{ID: "tls", Address: s.opts.TLSAddr, TLSConfig: s.opts.TLSConfig})
-		if err := s.mqtt.AddListener(s.tls); err != nil {
+		var err error
+		if s.tls, err = mqttListen("mqtts", s.opts.TLSAddr, s.opts.TLSConfig); err != nil {
 			return fmt.Errorf("mqtts listener %s: %w", s.opts.TLSAddr, err)
 		}
 	}
 	if s.opts.HTTPAddr != "" {
-		l, err := net.Listen("tcp", s.opts.HTTPAddr)
+		ln, err := net.Listen("tcp", s.opts.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("http listener: %w", err)
 		}
-		s.httpL = l
-		h := rest.NewHandler(s.Core, rest.Options{User: s.opts.TenantUser, Password: s.opts.TenantPassword})
-		s.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		g := newGuardListener(ln, "http", 0, nil, nil, s.log)
+		s.guards["http"] = g
+		s.httpL = g
+		if s.opts.HTTPTLSConfig != nil {
+			s.httpL = tls.NewListener(g, s.opts.HTTPTLSConfig)
+		}
+		h := rest.NewHandler(s.Core, rest.Options{User: s.opts.TenantUser, Password: s.opts.TenantPassword,
+			LoginFailures: s.opts.LoginFailures, LoginWindow: s.opts.LoginWindow, Logger: s.log,
+			Stats: func() any { return s.Stats() }})
+		s.http = &http.Server{Handler: h, ReadHeaderTimeout: s.opts.HTTPReadHeaderTimeout, ReadTimeout: s.opts.HTTPReadTimeout,
+			WriteTimeout: s.opts.HTTPWriteTimeout, IdleTimeout: s.opts.HTTPIdleTimeout, MaxHeaderBytes: 64 << 10,
+			// net/http's own complaints (TLS handshakes of port scanners...) are debug noise.
+			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	}
 	return nil
 }
 
+// Stats are the core's figures with the listeners' (GET /api/tbsim/stats).
+type Stats struct {
+	core.Stats
+	Listeners map[string]ListenerStats `json:"listeners,omitempty"`
+}
+
+// Stats returns the core's counters and the listeners'.
+func (s *Server) Stats() Stats {
+	st := Stats{Stats: s.Core.Stats()}
+	if len(s.guards) > 0 {
+		st.Listeners = map[string]ListenerStats{}
+		for name, g := range s.guards {
+			st.Listeners[name] = g.stats()
+		}
+	}
+	return st
+}
+
 // MQTTAddr returns the TCP listener's address ("" without one).
 func (s *Server) MQTTAddr() string {
-	if s.tcp == nil {
-		return ""
+	if g := s.guards["mqtt"]; g != nil {
+		return g.Addr().String()
 	}
-	return s.tcp.Address()
+	return ""
 }
 
 // TLSAddr returns the TLS listener's address.
 func (s *Server) TLSAddr() string {
-	if s.tls == nil {
-		return ""
+	if g := s.guards["mqtts"]; g != nil {
+		return g.Addr().String()
 	}
-	return s.tls.Address()
+	return ""
 }
 
 // HTTPAddr returns the REST listener's address.
@@ -236,7 +332,8 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.http != nil {
 		go s.http.Serve(s.httpL)
 	}
-	s.log.Info("emulator up", "mqtt", s.MQTTAddr(), "http", s.HTTPAddr(), "state", s.opts.StatePath)
+	s.log.Info("emulator up", "mqtt", s.MQTTAddr(), "mqtts", s.TLSAddr(), "http", s.HTTPAddr(), "https", s.opts.HTTPTLSConfig != nil,
+		"state", s.opts.StatePath, "maxConnections", s.opts.MaxConnections)
 	select {
 	case <-ctx.Done():
 	case <-s.done:

@@ -13,7 +13,6 @@ type (
 	PackageSpec    = core.PackageSpec
 	TsValue        = core.TsValue
 	DeviceCounters = core.DeviceCounters
-	Stats          = core.Stats
 )
 
 // Provisioning strategies of a device profile.
@@ -32,10 +31,13 @@ const (
 
 // Errors of the Go API (the core's: errors.Is works with either name).
 var (
-	ErrNotFound    = core.ErrNotFound
-	ErrConflict    = core.ErrConflict
-	ErrInvalid     = core.ErrInvalid
-	ErrNotAssigned = core.ErrNotAssigned
-	ErrOffline     = core.ErrOffline
-	ErrTimeout     = core.ErrTimeout
+	ErrNotFound     = core.ErrNotFound
+	ErrConflict     = core.ErrConflict
+	ErrInvalid      = core.ErrInvalid
+	ErrNotAssigned  = core.ErrNotAssigned
+	ErrOffline      = core.ErrOffline
+	ErrTimeout      = core.ErrTimeout
+	ErrTooLarge     = core.ErrTooLarge
+	ErrStateLocked  = core.ErrStateLocked
+	ErrStateDamaged = core.ErrStateDamaged
 )

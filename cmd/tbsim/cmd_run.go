@@ -22,7 +22,6 @@ import (
 	"github.com/tbsim/tbsim/device"
 	"github.com/tbsim/tbsim/device/espimage"
 	"github.com/tbsim/tbsim/firmware"
-	"github.com/tbsim/tbsim/firmware/tbapi"
 	"github.com/tbsim/tbsim/internal/report"
 	"github.com/tbsim/tbsim/internal/verdict"
 	"github.com/tbsim/tbsim/sim"
@@ -73,8 +72,8 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.stateDir, "state-dir", "tbsim-state", "fleet state (NVS, flash); a second run reconnects with stored tokens")
 	f.BoolVar(&o.resetState, "reset-state", false, "delete the state dir's files first: every device starts over and provisions again")
 	f.StringVar(&o.server, "server", "", "ThingsBoard MQTT address, mqtt://host:1883 or mqtts://host:8883 (default: embedded server)")
-	f.StringVar(&o.provisionKey, "provision-key", "", "device profile provision key (embedded: automatic)")
-	f.StringVar(&o.provisionSecret, "provision-secret", "", "device profile provision secret (embedded: automatic)")
+	f.StringVar(&o.provisionKey, "provision-key", "", "device profile provision key (env "+envProvisionKey+"; embedded: automatic)")
+	f.StringVar(&o.provisionSecret, "provision-secret", "", "device profile provision secret (env "+envProvisionSecret+"; embedded: automatic)")
 	f.StringVar(&o.caFile, "ca-file", "", "PEM CA certificates for mqtts")
 	f.BoolVar(&o.insecure, "insecure-skip-verify", false, "do not verify the server certificate (mqtts)")
 	f.StringVar(&o.certFile, "cert", "", "client certificate (PEM) for mqtts")
@@ -117,7 +116,11 @@ in-memory connections; with --server it load-tests a real ThingsBoard.`,
   tbsim run --server mqtts://tb.example.com --provision-key K --provision-secret S \
     --devices 20000 --shard 0/4 --ramp 100/s`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runFleet(cmd.Context(), e, o) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			envDefault(cmd, "provision-key", envProvisionKey, &o.provisionKey)
+			envDefault(cmd, "provision-secret", envProvisionSecret, &o.provisionSecret)
+			return runFleet(cmd.Context(), e, o)
+		},
 	}
 	o.addFlags(cmd)
 	return cmd
@@ -304,12 +307,19 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 		return emu.Close()
 	}
 	var otaData []byte
+	var otaPkg tbemu.Package
 	if o.otaFile != "" {
 		if otaData, err = os.ReadFile(o.otaFile); err != nil {
 			return errors.Join(&exitError{ExitUsage, fmt.Errorf("--ota: %w", err)}, closeEmu())
 		}
 		if _, err := espimage.Parse(otaData, espimage.ESP32S3); err != nil {
 			e.log.Warn("the --ota file is not a valid ESP32-S3 image: devices will reject it", "error", err)
+		}
+		// Stored now, assigned at --ota-after: a run killed mid-rollout can be
+		// started again with the same flags (the package is reused, the queue
+		// resumes), and other bytes under the same version fail here, not later.
+		if otaPkg, err = ensureOTAPackage(e, emu, o, otaData); err != nil {
+			return errors.Join(err, closeEmu())
 		}
 	}
 	if consoleName != "" {
@@ -365,7 +375,7 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 				return
 			case <-time.After(o.otaAfter):
 			}
-			if err := rollOut(emu, o, otaData); err != nil {
+			if err := rollOut(emu, otaPkg); err != nil {
 				e.log.Error("OTA rollout failed", "error", err)
 			}
 		}()
@@ -496,15 +506,7 @@ func checkWritable(path string) error {
 	return f.Close()
 }
 
-func rollOut(emu *tbemu.Server, o *runOptions, data []byte) error {
-	title := o.otaTitle
-	if title == "" {
-		title = o.fwTitle
-	}
-	pkg, err := emu.AddFirmware(tbemu.PackageSpec{Title: title, Version: o.otaVersion}, data, tbapi.SHA256)
-	if err != nil {
-		return err
-	}
+func rollOut(emu *tbemu.Server, pkg tbemu.Package) error {
 	prof, _ := emu.DefaultProfile()
 	return emu.AssignProfileFirmware(prof.ID, pkg.ID)
 }

@@ -44,6 +44,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"json":     cmdJSON,
 			"waitport": cmdWaitPort,
+			"waitgone": cmdWaitGone,
 			"exits":    cmdExits,
 			"truncate": cmdTruncate,
 			// waitgrep FILE REGEXP: wait until the file exists and matches.
@@ -148,6 +149,21 @@ func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	ts.Fatalf("nothing listens on %s", args[0])
+}
+
+// waitgone ADDR: wait until nothing listens on ADDR any more (a killed
+// process has exited: its sockets and locks are gone with it).
+func cmdWaitGone(ts *testscript.TestScript, neg bool, args []string) {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.Dial("tcp", args[0])
+		if err != nil {
+			return
+		}
+		c.Close()
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("something still listens on %s", args[0])
 }
 
 // exits CODE PROG ARGS...: run a program and require that exit code (0

@@ -31,7 +31,16 @@ type EntityID struct {
 
 // Login authenticates as a tenant user.
 func Login(ctx context.Context, base, user, password string) (*Client, error) {
-	c := &Client{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 60 * time.Second}}
+	return LoginWith(ctx, nil, base, user, password)
+}
+
+// LoginWith authenticates with an HTTP client of the caller's (its TLS
+// settings for an https base, say); nil is a client with a 60 s timeout.
+func LoginWith(ctx context.Context, hc *http.Client, base, user, password string) (*Client, error) {
+	if hc == nil {
+		hc = &http.Client{Timeout: 60 * time.Second}
+	}
+	c := &Client{base: strings.TrimRight(base, "/"), http: hc}
 	var out struct{ Token string }
 	if err := c.call(ctx, "POST", "/api/auth/login", map[string]string{"username": user, "password": password}, &out); err != nil {
 		return nil, fmt.Errorf("login to %s: %w", base, err)
@@ -204,6 +213,38 @@ func (c *Client) CreatePackage(ctx context.Context, profileID, title, version st
 		"deviceProfileId": EntityID{EntityType: "DEVICE_PROFILE", ID: profileID},
 	}, &out)
 	return out, err
+}
+
+// Packages lists every OTA package of the tenant.
+func (c *Client) Packages(ctx context.Context) ([]Object, error) {
+	var all []Object
+	for page := 0; ; page++ {
+		var pg struct {
+			Data    []Object
+			HasNext bool
+		}
+		if err := c.call(ctx, "GET", fmt.Sprintf("/api/otaPackages?pageSize=100&page=%d", page), nil, &pg); err != nil {
+			return nil, err
+		}
+		all = append(all, pg.Data...)
+		if !pg.HasNext {
+			return all, nil
+		}
+	}
+}
+
+// PackageByTitle finds the package of a title and version (nil if none).
+func (c *Client) PackageByTitle(ctx context.Context, title, version string) (Object, error) {
+	all, err := c.Packages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range all {
+		if p["title"] == title && p["version"] == version {
+			return p, nil
+		}
+	}
+	return nil, nil
 }
 
 // UploadPackage uploads the data as multipart part "file".

@@ -38,6 +38,9 @@ type Options struct {
 	FlushInterval time.Duration
 	// TelemetryHistory keeps that many values per key in memory for checks (0: none).
 	TelemetryHistory int
+	// MaxPackageSize bounds a package's data (default DefaultMaxPackageSize,
+	// the largest OTA slot; negative: no limit). Larger uploads get ErrTooLarge.
+	MaxPackageSize int64
 
 	Clock  Clock        // nil: RealClock
 	Rand   Rand         // nil: crypto/rand
@@ -65,6 +68,9 @@ func (o *Options) ensureDefaults() {
 	if o.OTAPackSize <= 0 {
 		o.OTAPackSize = 100
 	}
+	if o.MaxPackageSize == 0 {
+		o.MaxPackageSize = DefaultMaxPackageSize
+	}
 	if o.Clock == nil {
 		o.Clock = RealClock{}
 	}
@@ -75,6 +81,11 @@ func (o *Options) ensureDefaults() {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 }
+
+// DefaultMaxPackageSize is the largest OTA app slot of the ESP32-S3 boards
+// tbsim simulates (0x330000 bytes): an image larger than that cannot be
+// written by any device, so the server refuses to store it.
+const DefaultMaxPackageSize = 0x330000
 
 // Core is the device API. Create it with New; it is safe for concurrent use.
 type Core struct {
@@ -118,7 +129,7 @@ func New(opts Options) (*Core, error) {
 		sessions: map[*Session]struct{}{}, byDevice: map[string][]*Session{},
 		rpc: rpcTable{next: map[string]int{}, wait: map[string]*pendingRPC{}},
 	}
-	st, err := newStore(opts.StatePath, opts.TelemetryHistory, c.scheduleFlush)
+	st, err := newStore(opts.StatePath, opts.TelemetryHistory, c.scheduleFlush, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +138,7 @@ func New(opts Options) (*Core, error) {
 		st.close()
 		return nil, err
 	}
+	c.restoreOTAQueue()
 	return c, nil
 }
 

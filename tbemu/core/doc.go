@@ -38,6 +38,19 @@
 // no exclusive lock is shared by all inbound packets. Under a virtual clock
 // everything runs on the caller's goroutine.
 //
+// # State
+//
+// With Options.StatePath the state is a bbolt file. A lock file beside it
+// (path + ".lock") keeps it to one process and names that process to a
+// second one (ErrStateLocked). An existing file is checked before use: the
+// pages its meta page counts must all be there and sound, records must
+// decode and package bytes must match their SHA-256; otherwise ErrStateDamaged,
+// never a panic. Package bytes are stored once per content and deleted with
+// the last package that uses them; when free pages are most of the file,
+// opening it rewrites it without them. Each queued device's place in the OTA
+// queue is part of its persisted state, so New releases the queue again, in
+// order, after a restart (kill -9 included).
+//
 // # Caveats
 //
 // Conn.Deliver and Conn.Close, and functions given to Clock.At, must not call

@@ -100,6 +100,13 @@ func (c *Core) UpdateProfile(p Profile) (Profile, error) {
 	for _, d := range affected {
 		c.firmwareChanged(d.ID)
 	}
+	if len(affected) > 0 {
+		// The rollout is durable when the call returns: every device's
+		// QUEUED state and place in one transaction.
+		if err := st.flushDirty(); err != nil {
+			return cp, err
+		}
+	}
 	return cp, nil
 }
 
@@ -298,6 +305,9 @@ func (c *Core) UpdateDevice(d Device) (Device, error) {
 	}
 	if fwChanged {
 		c.firmwareChanged(d.ID)
+		if err := st.flushDirty(); err != nil {
+			return cp, err
+		}
 	}
 	return cp, nil
 }

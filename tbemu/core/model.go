@@ -92,7 +92,18 @@ var (
 	ErrOffline     = errors.New("device is not connected or not subscribed")
 	ErrTimeout     = errors.New("timeout")
 	ErrClosed      = errors.New("emulator closed")
+	ErrTooLarge    = errors.New("too large")
 )
+
+// kindError is an error of one of the kinds above (errors.Is matches it)
+// whose text needs no prefix.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string        { return e.msg }
+func (e *kindError) Is(target error) bool { return target == e.kind }
 
 const alphanumeric = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 

@@ -16,7 +16,8 @@ type PackageSpec struct {
 	Tag       string
 }
 
-// CreatePackage adds a package without data; title and version must be unique.
+// CreatePackage adds a package without data; title and version must be
+// unique, as ThingsBoard's ota_package_tenant_title_version_unq_key makes them.
 func (c *Core) CreatePackage(spec PackageSpec) (Package, error) {
 	if spec.Title == "" || spec.Version == "" {
 		return Package{}, fmt.Errorf("%w: title and version are required", ErrInvalid)
@@ -31,46 +32,73 @@ func (c *Core) CreatePackage(spec PackageSpec) (Package, error) {
 	p := &Package{ID: c.newUUID(), Title: spec.Title, Version: spec.Version, Type: "FIRMWARE",
 		ProfileID: spec.ProfileID, Tag: spec.Tag, CreatedTime: c.nowMs()}
 	st := c.store
-	st.mu.Lock()
-	for _, q := range st.packages {
-		if q.Title == p.Title && q.Version == p.Version {
-			st.mu.Unlock()
-			return Package{}, fmt.Errorf("%w: OtaPackage with such title and version already exists", ErrConflict)
-		}
+	st.pkgMu.Lock()
+	defer st.pkgMu.Unlock()
+	if _, ok := c.PackageByTitle(p.Title, p.Version); ok {
+		return Package{}, fmt.Errorf("%w: OtaPackage with such title and version already exists!", ErrConflict)
 	}
-	st.packages[p.ID] = p
-	st.mu.Unlock()
-	return *p, st.put(bucketPackages, p.ID, p)
+	return *p, st.setPackage(p.ID, p, nil, nil)
 }
 
 // UploadPackage stores the package data (POST /api/otaPackage/{id}). The
 // checksum is computed with ThingsBoard's encoding; a given one must match.
+// Uploading the bytes a package already has changes nothing; other bytes
+// are refused, as ThingsBoard's OtaPackageDataValidator refuses them.
 func (c *Core) UploadPackage(id string, data []byte, algorithm, checksum, fileName, contentType string) (Package, error) {
 	alg, ok := tbapi.ParseAlgorithm(algorithm)
 	if !ok {
 		return Package{}, fmt.Errorf("%w: checksum algorithm %q", ErrInvalid, algorithm)
 	}
+	if len(data) == 0 {
+		return Package{}, fmt.Errorf("%w: OtaPackage data should be specified!", ErrInvalid)
+	}
+	if err := c.checkPackageSize(int64(len(data))); err != nil {
+		return Package{}, err
+	}
 	sum := tbapi.ChecksumHex(alg, data)
 	if checksum != "" && !tbapi.ChecksumEqual(checksum, sum) {
 		return Package{}, fmt.Errorf("%w: Wrong otaPackage file!", ErrInvalid)
 	}
+	key := blobKey(data)
 	st := c.store
-	key, err := st.putBlob(data)
-	if err != nil {
-		return Package{}, err
-	}
-	st.mu.Lock()
-	p, ok := st.packages[id]
+	st.pkgMu.Lock()
+	defer st.pkgMu.Unlock()
+	p, ok := c.Package(id)
 	if !ok {
-		st.mu.Unlock()
 		return Package{}, fmt.Errorf("%w: package %s", ErrNotFound, id)
+	}
+	if p.HasData {
+		if p.DataSHA256 == key {
+			return p, nil
+		}
+		return Package{}, fmt.Errorf("%w: Updating otaPackage data is prohibited!", ErrInvalid)
 	}
 	p.Algorithm, p.Checksum, p.Size, p.HasData, p.DataSHA256 = alg.String(), sum, int64(len(data)), true, key
 	p.FileName, p.ContentType = fileName, contentType
-	cp := *p
-	st.mu.Unlock()
-	return cp, st.put(bucketPackages, id, &cp)
+	return p, st.setPackage(id, &p, data, nil)
 }
+
+// MaxPackageSize is the largest package data accepted (0 or less: no limit).
+func (c *Core) MaxPackageSize() int64 { return max(c.opts.MaxPackageSize, 0) }
+
+// checkPackageSize refuses data larger than Options.MaxPackageSize.
+func (c *Core) checkPackageSize(n int64) error {
+	if max := c.opts.MaxPackageSize; max > 0 && n > max {
+		return &TooLargeError{Size: n, Limit: max}
+	}
+	return nil
+}
+
+// TooLargeError is package data over Options.MaxPackageSize; errors.Is
+// matches ErrTooLarge.
+type TooLargeError struct{ Size, Limit int64 }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("package data too large: %d bytes, the limit is %d bytes (the largest OTA slot by default)", e.Size, e.Limit)
+}
+
+// Is makes errors.Is(err, ErrTooLarge) hold.
+func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
 
 // AddFirmware creates and uploads a package in one call.
 func (c *Core) AddFirmware(spec PackageSpec, data []byte, alg tbapi.Algorithm) (Package, error) {
@@ -81,26 +109,54 @@ func (c *Core) AddFirmware(spec PackageSpec, data []byte, alg tbapi.Algorithm) (
 	return c.UploadPackage(p.ID, data, alg.String(), "", spec.Title+"-"+spec.Version+".bin", "application/octet-stream")
 }
 
+// EnsureFirmware is AddFirmware made repeatable: a package of that title
+// and version with the same bytes is returned as it is (created is false),
+// one without bytes yet gets them, and one with other bytes is an
+// ErrConflict that says so. A rollout interrupted by a restart can so be
+// pushed again: the queue resumes, nothing is duplicated.
+func (c *Core) EnsureFirmware(spec PackageSpec, data []byte, alg tbapi.Algorithm) (p Package, created bool, err error) {
+	p, ok := c.PackageByTitle(spec.Title, spec.Version)
+	if !ok {
+		p, err = c.AddFirmware(spec, data, alg)
+		return p, err == nil, err
+	}
+	if !p.HasData {
+		p, err = c.UploadPackage(p.ID, data, alg.String(), "", spec.Title+"-"+spec.Version+".bin", "application/octet-stream")
+		return p, false, err
+	}
+	if p.DataSHA256 != blobKey(data) {
+		return Package{}, false, &kindError{ErrConflict, fmt.Sprintf(
+			"package %s %s already exists with other bytes (%d bytes, SHA-256 %.12s; these are %d bytes, SHA-256 %.12s): give this build a new version",
+			spec.Title, spec.Version, p.Size, p.DataSHA256, len(data), blobKey(data))}
+	}
+	return p, false, nil
+}
+
+// PackageByTitle returns the package of that title and version.
+func (c *Core) PackageByTitle(title, version string) (Package, bool) {
+	c.store.mu.RLock()
+	defer c.store.mu.RUnlock()
+	for _, p := range c.store.packages {
+		if p.Title == title && p.Version == version {
+			return *p, true
+		}
+	}
+	return Package{}, false
+}
+
 // ReplacePackageData swaps a package's bytes without changing its checksum:
-// a corrupt package, for fault injection.
+// a corrupt package, for fault injection. The old bytes are freed when no
+// other package uses them.
 func (c *Core) ReplacePackageData(id string, data []byte) error {
 	st := c.store
-	key, err := st.putBlob(data)
-	if err != nil {
-		return err
-	}
-	st.mu.Lock()
-	p, ok := st.packages[id]
-	var cp Package
-	if ok {
-		p.DataSHA256, p.Size = key, int64(len(data))
-		cp = *p
-	}
-	st.mu.Unlock()
+	st.pkgMu.Lock()
+	defer st.pkgMu.Unlock()
+	p, ok := c.Package(id)
 	if !ok {
 		return fmt.Errorf("%w: package %s", ErrNotFound, id)
 	}
-	return st.put(bucketPackages, id, &cp)
+	p.DataSHA256, p.Size, p.HasData = blobKey(data), int64(len(data)), true
+	return st.setPackage(id, &p, data, nil)
 }
 
 // Package returns a package by id.
@@ -135,29 +191,28 @@ func (c *Core) Packages() []Package {
 	return out
 }
 
-// DeletePackage removes a package; refused while it is assigned.
+// DeletePackage removes a package; refused while it is assigned. Its bytes
+// are freed, in memory and in the state file, when no other package uses them.
 func (c *Core) DeletePackage(id string) error {
 	st := c.store
-	st.mu.Lock()
-	if _, ok := st.packages[id]; !ok {
-		st.mu.Unlock()
-		return fmt.Errorf("%w: package %s", ErrNotFound, id)
-	}
-	for _, p := range st.profiles {
-		if p.FirmwareID == id {
-			st.mu.Unlock()
-			return fmt.Errorf("%w: The otaPackage referenced by the device profile cannot be deleted!", ErrConflict)
+	st.pkgMu.Lock()
+	defer st.pkgMu.Unlock()
+	return st.setPackage(id, nil, nil, func() error {
+		if _, ok := st.packages[id]; !ok {
+			return fmt.Errorf("%w: package %s", ErrNotFound, id)
 		}
-	}
-	for _, d := range st.devices {
-		if d.FirmwareID == id {
-			st.mu.Unlock()
-			return fmt.Errorf("%w: The otaPackage referenced by the devices cannot be deleted!", ErrConflict)
+		for _, p := range st.profiles {
+			if p.FirmwareID == id {
+				return fmt.Errorf("%w: The otaPackage referenced by the device profile cannot be deleted!", ErrConflict)
+			}
 		}
-	}
-	delete(st.packages, id)
-	st.mu.Unlock()
-	return st.del(bucketPackages, id)
+		for _, d := range st.devices {
+			if d.FirmwareID == id {
+				return fmt.Errorf("%w: The otaPackage referenced by the devices cannot be deleted!", ErrConflict)
+			}
+		}
+		return nil
+	})
 }
 
 // PackageData returns a package's bytes (shared: do not modify them).
@@ -243,35 +298,53 @@ func (c *Core) firmwareChanged(id string) {
 		c.store.setLatest(st, tbapi.KeyTargetFwTs, TsValue{now, tbapi.Value{Kind: tbapi.Number, Str: strconv.FormatInt(now, 10)}})
 		c.store.setLatest(st, tbapi.KeyFwState, TsValue{now, str(string(tbapi.FwQueued))})
 		st.mu.Unlock()
-		c.store.markDirty(id, st)
+		c.enqueueOTA(id, st)
 	}
-	c.enqueueOTA(id)
 }
 
-// initiate writes fw_state INITIATED and the fw_* shared attributes (one
-// push), deleting fw_tag (no tag) and fw_url (a binary package) separately.
-func (c *Core) initiate(id string) {
+// initiate writes fw_state INITIATED and the fw_* shared attributes,
+// deleting fw_tag (no tag) and fw_url (a binary package), in memory; it
+// returns the pushes that tell the device (the attributes in one message,
+// then the deletions), which the caller sends once the pack is in the file.
+func (c *Core) initiate(id string) [][]byte {
+	st := c.store.stateOf(id)
+	if st == nil {
+		return nil
+	}
 	p, ok := c.Package(c.assignedFirmware(id))
+	now := c.nowMs()
+	st.mu.Lock()
+	defer c.store.markDirty(id, st)
+	defer st.mu.Unlock()
+	st.Queued = 0 // released, whatever follows
 	if !ok || !p.HasData {
-		return
+		return nil
 	}
-	if st := c.store.stateOf(id); st != nil {
-		v := TsValue{c.nowMs(), tbapi.Value{Kind: tbapi.String, Str: string(tbapi.FwInitiated)}}
-		st.mu.Lock()
-		c.store.setLatest(st, tbapi.KeyFwState, v)
-		st.mu.Unlock()
-	}
+	c.store.setLatest(st, tbapi.KeyFwState, TsValue{now, tbapi.Value{Kind: tbapi.String, Str: string(tbapi.FwInitiated)}})
 	info := tbapi.FwInfo{Title: p.Title, Version: p.Version, Size: p.Size, Checksum: p.Checksum, Algorithm: p.Algorithm}
 	vals := info.Members()
 	if p.Tag != "" {
 		vals = append(vals, tbapi.Member{Key: tbapi.KeyFwTag, Value: tbapi.Value{Kind: tbapi.String, Str: p.Tag}})
 	}
-	c.SetSharedAttributes(id, vals)
+	for _, m := range vals {
+		st.Attrs[SharedScope][m.Key] = TsValue{Ts: now, Value: m.Value}
+	}
+	pushes := [][]byte{tbapi.AttrUpdate{Values: vals}.Encode()}
 	del := []string{tbapi.KeyFwURL}
 	if p.Tag == "" {
 		del = append(del, tbapi.KeyFwTag)
 	}
-	c.DeleteSharedAttributes(id, del)
+	var gone []string
+	for _, k := range del {
+		if _, ok := st.Attrs[SharedScope][k]; ok {
+			delete(st.Attrs[SharedScope], k)
+			gone = append(gone, k)
+		}
+	}
+	if len(gone) > 0 {
+		pushes = append(pushes, tbapi.AttrUpdate{Deleted: gone}.Encode())
+	}
+	return pushes
 }
 
 // OTAProgress counts devices per fw_state for each package assigned to them.

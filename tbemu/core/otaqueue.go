@@ -1,8 +1,11 @@
 package core
 
 import (
+	"sort"
 	"sync"
 	"time"
+
+	"github.com/tbsim/tbsim/firmware/tbapi"
 )
 
 // otaQueue releases queued devices like ThingsBoard's OTA queue: at most
@@ -11,8 +14,12 @@ import (
 // released at once (at the current instant, on the clock), the rest at the
 // window boundaries, a pack per window, exactly on schedule. Nothing is
 // scheduled while the queue is empty.
+//
+// Each queued device's place (devState.Queued, from seq) is persisted with
+// its state, so New releases the queue again, in order, after a restart.
 type otaQueue struct {
 	mu       sync.Mutex
+	seq      uint64    // the last place given
 	items    []string  // device ids, first queued first
 	start    time.Time // the current window's start (zero: none yet)
 	released int       // devices released in the current window
@@ -20,14 +27,99 @@ type otaQueue struct {
 	stop     func() bool
 }
 
-func (c *Core) enqueueOTA(id string) {
+// enqueueOTA queues a device; st is its state, in which its place is kept.
+func (c *Core) enqueueOTA(id string, st *devState) {
 	q := &c.ota
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.seq++
+	st.mu.Lock()
+	st.Queued = q.seq
+	st.mu.Unlock()
+	c.store.markDirty(id, st)
 	q.items = append(q.items, id)
 	if !q.busy {
 		c.scheduleRelease()
 	}
+}
+
+// restoreOTAQueue queues again, after a restart, every device the queue had
+// not released: those with a place, in the order of their places; then those
+// QUEUED in a state file written before places were kept, in the order they
+// were queued (target_fw_ts, then name); then those whose assignment reached
+// the file but whose QUEUED state did not (a kill -9 within a flush
+// interval of it), by name, as a rollout queues them.
+func (c *Core) restoreOTAQueue() {
+	type entry struct {
+		id, name string
+		place    uint64
+		ts       int64
+	}
+	var placed, legacy, lost []entry
+	st := c.store
+	st.mu.RLock()
+	for id, d := range st.devices {
+		ds := st.state[id]
+		pkg := st.packages[st.assigned(d)]
+		if ds == nil || pkg == nil {
+			continue
+		}
+		ds.mu.Lock()
+		text := func(k string) string { s, _ := ds.Latest[k].Value.Text(); return s }
+		e := entry{id: id, name: d.Name, place: ds.Queued}
+		e.ts, _ = ds.Latest[tbapi.KeyTargetFwTs].Value.Int64()
+		switch {
+		case text(tbapi.KeyTargetFwTitle) != pkg.Title || text(tbapi.KeyTargetFwVersion) != pkg.Version:
+			lost = append(lost, e)
+		case ds.Queued > 0:
+			placed = append(placed, e)
+		case text(tbapi.KeyFwState) == string(tbapi.FwQueued):
+			legacy = append(legacy, e)
+		}
+		ds.mu.Unlock()
+	}
+	st.mu.RUnlock()
+	sort.Slice(placed, func(i, j int) bool { return placed[i].place < placed[j].place })
+	sort.Slice(legacy, func(i, j int) bool {
+		if legacy[i].ts != legacy[j].ts {
+			return legacy[i].ts < legacy[j].ts
+		}
+		return legacy[i].name < legacy[j].name
+	})
+	sort.Slice(lost, func(i, j int) bool { return lost[i].name < lost[j].name })
+
+	q := &c.ota
+	q.mu.Lock()
+	for _, e := range placed {
+		q.items = append(q.items, e.id)
+		q.seq = max(q.seq, e.place)
+	}
+	q.mu.Unlock()
+	for _, e := range legacy {
+		if ds := st.stateOf(e.id); ds != nil {
+			c.enqueueOTA(e.id, ds)
+		}
+	}
+	for _, e := range lost {
+		c.firmwareChanged(e.id)
+	}
+	q.mu.Lock()
+	if len(q.items) > 0 && !q.busy {
+		c.scheduleRelease()
+	}
+	n := len(q.items)
+	q.mu.Unlock()
+	if n > 0 {
+		c.log.Info("OTA queue restored", "devices", n, "placed", len(placed), "legacy", len(legacy), "reassigned", len(lost))
+	}
+}
+
+// QueuedOTA returns the device ids the OTA queue has not released yet, in
+// the order it will release them.
+func (c *Core) QueuedOTA() []string {
+	c.ota.mu.Lock()
+	defer c.ota.mu.Unlock()
+	return append([]string(nil), c.ota.items...)
 }
 
 // scheduleRelease schedules the next pack: now if the window has room or
@@ -62,8 +154,20 @@ func (c *Core) releaseOTA(at time.Time) {
 	q.released += n
 	q.mu.Unlock()
 
-	for _, id := range batch {
-		c.initiate(id)
+	// The whole pack is written in one transaction before any device is
+	// told: one write per pack, not two per device, and a device never acts
+	// on a release that a kill -9 could undo.
+	pushes := make([][][]byte, len(batch))
+	for i, id := range batch {
+		pushes[i] = c.initiate(id)
+	}
+	if err := c.store.flushDirty(); err != nil {
+		c.log.Error("OTA queue: write the released pack", "error", err)
+	}
+	for i, id := range batch {
+		for _, p := range pushes[i] {
+			c.push(id, p)
+		}
 	}
 
 	q.mu.Lock()

@@ -5,9 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -34,6 +34,7 @@ type store struct {
 	history  int // values kept per telemetry key
 
 	db      *bolt.DB
+	file    *stateFile
 	onDirty func()
 
 	dirtyMu sync.Mutex
@@ -43,6 +44,10 @@ type store struct {
 	// flushMu keeps flushes in order, so an older state never overwrites a
 	// newer one in the file.
 	flushMu sync.Mutex
+	// pkgMu serialises the changes of packages, each a check, a change in
+	// memory and a write of the package with its data: two of them
+	// interleaved could drop bytes from the file that the other one uses.
+	pkgMu sync.Mutex
 }
 
 // devState is what changes as a device talks.
@@ -56,6 +61,10 @@ type devState struct {
 	Points       int64
 	LastActivity int64
 	LastConnect  int64
+	// Queued is the device's place in the OTA queue (0: not queued),
+	// persisted with the rest so that a restart releases the queue again in
+	// the same order.
+	Queued uint64 `json:",omitempty"`
 }
 
 func newDevState() *devState {
@@ -74,7 +83,7 @@ var (
 	bucketState    = []byte("state")
 )
 
-func newStore(path string, history int, onDirty func()) (*store, error) {
+func newStore(path string, history int, onDirty func(), log *slog.Logger) (*store, error) {
 	s := &store{
 		profiles: map[string]*Profile{}, devices: map[string]*Device{}, byName: map[string]string{},
 		byToken: map[string]string{}, byBasic: map[string]string{}, packages: map[string]*Package{},
@@ -84,20 +93,29 @@ func newStore(path string, history int, onDirty func()) (*store, error) {
 	if path == "" {
 		return s, nil
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	f, err := openStateFile(path, log)
 	if err != nil {
-		return nil, fmt.Errorf("open state %s: %w", path, err)
+		return nil, err
 	}
-	s.db = db
-	if err := s.load(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("load state %s: %w", path, err)
+	s.db, s.file = f.db, f
+	if err := s.load(path, log); err != nil {
+		f.close()
+		return nil, err
 	}
 	return s, nil
 }
 
-func (s *store) load() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+// load reads the file into memory. Blobs that no package uses (left by an
+// older version, which never deleted them) are dropped from the file. A
+// record that does not decode, or a panic in bbolt, is ErrStateDamaged.
+func (s *store) load(path string, log *slog.Logger) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = damaged(path, fmt.Errorf("%v", r))
+		}
+	}()
+	var dead [][]byte
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketProfiles, bucketDevices, bucketPackages, bucketBlobs, bucketState} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -130,12 +148,31 @@ func (s *store) load() error {
 		if err != nil {
 			return err
 		}
+		used := map[string]bool{}
+		for _, p := range s.packages {
+			if p.HasData {
+				used[p.DataSHA256] = true
+			}
+		}
 		err = tx.Bucket(bucketBlobs).ForEach(func(k, v []byte) error {
+			if !used[string(k)] {
+				dead = append(dead, append([]byte(nil), k...))
+				return nil
+			}
+			// bbolt checks pages, not values: the key is the bytes' hash.
+			if blobKey(v) != string(k) {
+				return fmt.Errorf("package data %.12s does not match its SHA-256", k)
+			}
 			s.blobs[string(k)] = append([]byte(nil), v...)
 			return nil
 		})
 		if err != nil {
 			return err
+		}
+		for _, k := range dead {
+			if err := tx.Bucket(bucketBlobs).Delete(k); err != nil {
+				return err
+			}
 		}
 		return tx.Bucket(bucketState).ForEach(func(k, v []byte) error {
 			st := newDevState()
@@ -149,6 +186,13 @@ func (s *store) load() error {
 			return nil
 		})
 	})
+	if err != nil {
+		return damaged(path, err)
+	}
+	if len(dead) > 0 {
+		log.Info("state file: dropped package data no package uses", "path", path, "blobs", len(dead))
+	}
+	return nil
 }
 
 func (s *store) close() error {
@@ -156,7 +200,7 @@ func (s *store) close() error {
 		return nil
 	}
 	s.flushDirty()
-	return s.db.Close()
+	return s.file.close()
 }
 
 // indexDevice adds d to the maps; the caller holds mu (or is loading).
@@ -207,20 +251,87 @@ func (s *store) del(bucket []byte, id string) error {
 	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Delete([]byte(id)) })
 }
 
-// putBlob stores package data once per content hash.
-func (s *store) putBlob(data []byte) (string, error) {
+// blobKey is the key of package data: its SHA-256 in hex.
+func blobKey(data []byte) string {
 	sum := sha256.Sum256(data)
-	key := hex.EncodeToString(sum[:])
+	return hex.EncodeToString(sum[:])
+}
+
+// Package data is stored once per content and counted by reference: the
+// packages whose DataSHA256 names it. setPackage writes a package (nil:
+// deletes it) and, in the same transaction, its new data if that is not
+// stored yet and the data of its old bytes if no package uses them any more,
+// so the memory and the file never keep bytes no package uses, and a kill -9
+// never leaves a package without its bytes. check, if given, runs under mu
+// first and can refuse the change. The caller holds pkgMu.
+func (s *store) setPackage(id string, p *Package, data []byte, check func() error) error {
 	s.mu.Lock()
-	_, ok := s.blobs[key]
-	if !ok {
-		s.blobs[key] = data
+	if check != nil {
+		if err := check(); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+	}
+	old := s.packages[id]
+	var oldKey, newKey string
+	if old != nil && old.HasData {
+		oldKey = old.DataSHA256
+	}
+	if p != nil && p.HasData {
+		newKey = p.DataSHA256
+	}
+	if p == nil {
+		delete(s.packages, id)
+	} else {
+		cp := *p
+		s.packages[id] = &cp
+	}
+	_, have := s.blobs[newKey]
+	addBlob := newKey != "" && !have
+	if addBlob {
+		s.blobs[newKey] = data
+	}
+	dropBlob := oldKey != "" && oldKey != newKey && !s.blobUsed(oldKey)
+	if dropBlob {
+		delete(s.blobs, oldKey)
 	}
 	s.mu.Unlock()
-	if ok || s.db == nil {
-		return key, nil
+	if s.db == nil {
+		return nil
 	}
-	return key, s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucketBlobs).Put([]byte(key), data) })
+	var rec []byte
+	if p != nil {
+		var err error
+		if rec, err = json.Marshal(p); err != nil {
+			return err
+		}
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if addBlob {
+			if err := tx.Bucket(bucketBlobs).Put([]byte(newKey), data); err != nil {
+				return err
+			}
+		}
+		if dropBlob {
+			if err := tx.Bucket(bucketBlobs).Delete([]byte(oldKey)); err != nil {
+				return err
+			}
+		}
+		if rec == nil {
+			return tx.Bucket(bucketPackages).Delete([]byte(id))
+		}
+		return tx.Bucket(bucketPackages).Put([]byte(id), rec)
+	})
+}
+
+// blobUsed reports whether a package uses the data; the caller holds mu.
+func (s *store) blobUsed(key string) bool {
+	for _, p := range s.packages {
+		if p.HasData && p.DataSHA256 == key {
+			return true
+		}
+	}
+	return false
 }
 
 // markDirty queues a device's state for the next batched flush. st is nil

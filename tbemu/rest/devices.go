@@ -10,7 +10,11 @@ import (
 )
 
 func (h *handler) getDevice(w http.ResponseWriter, r *http.Request) {
-	d, ok := h.c.Device(r.PathValue("id"))
+	id, ok := h.pathID(w, r, "id")
+	if !ok {
+		return
+	}
+	d, ok := h.c.Device(id)
 	if !ok {
 		h.writeError(w, core.ErrNotFound)
 		return
@@ -21,9 +25,16 @@ func (h *handler) getDevice(w http.ResponseWriter, r *http.Request) {
 // saveDevice creates (no id) or updates a device, as POST /api/device does.
 func (h *handler) saveDevice(w http.ResponseWriter, r *http.Request) {
 	var req deviceJSON
-	if err := decodeBody(r, &req); err != nil {
+	if err := h.decodeBody(w, r, &req); err != nil {
 		h.writeError(w, err)
 		return
+	}
+	for _, ref := range []*entityID{req.ID, req.DeviceProfileID, req.FirmwareID} {
+		if ref != nil {
+			if _, ok := h.checkID(w, ref.ID); !ok {
+				return
+			}
+		}
 	}
 	var d core.Device
 	var err error
@@ -67,7 +78,11 @@ func (h *handler) saveDevice(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) deleteDevice(w http.ResponseWriter, r *http.Request) {
-	if err := h.c.DeleteDevice(r.PathValue("id")); err != nil {
+	id, ok := h.pathID(w, r, "id")
+	if !ok {
+		return
+	}
+	if err := h.c.DeleteDevice(id); err != nil {
 		h.writeError(w, err)
 		return
 	}
@@ -75,7 +90,11 @@ func (h *handler) deleteDevice(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) getCredentials(w http.ResponseWriter, r *http.Request) {
-	d, ok := h.c.Device(r.PathValue("id"))
+	id, ok := h.pathID(w, r, "id")
+	if !ok {
+		return
+	}
+	d, ok := h.c.Device(id)
 	if !ok {
 		h.writeError(w, core.ErrNotFound)
 		return
@@ -100,6 +119,10 @@ func (h *handler) listDevices(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, toDeviceJSON(d))
 		return
 	}
+	size, pg, ok := h.pageLink(w, r)
+	if !ok {
+		return
+	}
 	var out []deviceJSON
 	for _, d := range h.c.Devices() {
 		if t := q.Get("type"); t != "" && d.Type != t {
@@ -110,11 +133,15 @@ func (h *handler) listDevices(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, toDeviceJSON(d))
 	}
-	writeJSON(w, http.StatusOK, paginate(r, out))
+	writeJSON(w, http.StatusOK, paginate(out, size, pg))
 }
 
 func (h *handler) getProfile(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.c.Profile(r.PathValue("id"))
+	id, ok := h.pathID(w, r, "id")
+	if !ok {
+		return
+	}
+	p, ok := h.c.Profile(id)
 	if !ok {
 		h.writeError(w, core.ErrNotFound)
 		return
@@ -124,9 +151,16 @@ func (h *handler) getProfile(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) saveProfile(w http.ResponseWriter, r *http.Request) {
 	var req profileJSON
-	if err := decodeBody(r, &req); err != nil {
+	if err := h.decodeBody(w, r, &req); err != nil {
 		h.writeError(w, err)
 		return
+	}
+	for _, ref := range []*entityID{req.ID, req.FirmwareID} {
+		if ref != nil {
+			if _, ok := h.checkID(w, ref.ID); !ok {
+				return
+			}
+		}
 	}
 	ptype := req.ProvisionType
 	if ptype == "" {
@@ -171,11 +205,15 @@ func (h *handler) saveProfile(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) listProfiles(w http.ResponseWriter, r *http.Request) {
+	size, pg, ok := h.pageLink(w, r)
+	if !ok {
+		return
+	}
 	var out []profileJSON
 	for _, p := range h.c.Profiles() {
 		out = append(out, toProfileJSON(p))
 	}
-	writeJSON(w, http.StatusOK, paginate(r, out))
+	writeJSON(w, http.StatusOK, paginate(out, size, pg))
 }
 
 func (h *handler) defaultProfile(w http.ResponseWriter, r *http.Request) {

@@ -3,8 +3,12 @@ package rest
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,13 +20,27 @@ type Options struct {
 	// Tenant administrator for login (defaults tenant@thingsboard.org / tenant).
 	User     string
 	Password string
+	// MaxBodySize bounds a JSON request body (default 1 MiB); a larger one
+	// gets 413. Package uploads are bounded by the core's MaxPackageSize.
+	MaxBodySize int64
+	// LoginFailures failed logins per LoginWindow are allowed from one
+	// address (defaults 10 per minute); beyond them every login from it,
+	// right or wrong, gets 429 until the window has refilled a little.
+	LoginFailures int
+	LoginWindow   time.Duration
+	// Stats, if set, is the body of GET /api/tbsim/stats (default: the
+	// core's Stats); the server adds its listeners' figures this way.
+	Stats  func() any
+	Logger *slog.Logger // nil: discard
 }
 
 // handler serves the REST subset over a core.
 type handler struct {
 	c      *core.Core
 	opts   Options
+	log    *slog.Logger
 	tokens *loginTokens
+	logins *loginLimiter
 }
 
 // NewHandler returns the REST subset over c.
@@ -33,8 +51,24 @@ func NewHandler(c *core.Core, opts Options) http.Handler {
 	if opts.Password == "" {
 		opts.Password = "tenant"
 	}
-	h := &handler{c: c, opts: opts, tokens: &loginTokens{c: c, m: map[string]time.Time{}}}
-	return h.routes()
+	if opts.MaxBodySize <= 0 {
+		opts.MaxBodySize = 1 << 20
+	}
+	if opts.LoginFailures <= 0 {
+		opts.LoginFailures = 10
+	}
+	if opts.LoginWindow <= 0 {
+		opts.LoginWindow = time.Minute
+	}
+	if opts.Stats == nil {
+		opts.Stats = func() any { return c.Stats() }
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	h := &handler{c: c, opts: opts, log: opts.Logger, tokens: newLoginTokens(c),
+		logins: newLoginLimiter(c, opts.LoginFailures, opts.LoginWindow)}
+	return h.recover(h.routes())
 }
 
 func (h *handler) now() int64 { return h.c.Now().UnixMilli() }
@@ -86,56 +120,119 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// writeError answers like ThingsBoard's ThingsboardErrorResponse.
+// ThingsBoard's error codes (ThingsboardErrorCode).
+const (
+	codeGeneral         = 2
+	codeAuthentication  = 10
+	codeBadRequest      = 31
+	codeItemNotFound    = 32
+	codeTooManyRequests = 33
+)
+
+// errorBody is ThingsboardErrorResponse: every error answer has this shape.
+type errorBody struct {
+	Status    int    `json:"status"`
+	Message   string `json:"message"`
+	ErrorCode int    `json:"errorCode"`
+	Timestamp int64  `json:"timestamp"`
+}
+
+func (h *handler) fail(w http.ResponseWriter, status, code int, msg string) {
+	writeJSON(w, status, errorBody{status, msg, code, h.now()})
+}
+
+// badRequest is a 400 with ThingsBoard's BAD_REQUEST_PARAMS code.
+func (h *handler) badRequest(w http.ResponseWriter, msg string) {
+	h.fail(w, http.StatusBadRequest, codeBadRequest, msg)
+}
+
+// writeError answers an error of the core or of a request body as
+// ThingsBoard's ThingsboardErrorResponseHandler does.
 func (h *handler) writeError(w http.ResponseWriter, err error) {
-	status, code := http.StatusInternalServerError, 2
+	var tooLarge *core.TooLargeError
+	var bodyTooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		h.payloadTooLarge(w, tooLarge.Limit)
+		return
+	case errors.As(err, &bodyTooLarge):
+		h.payloadTooLarge(w, bodyTooLarge.Limit)
+		return
+	}
+	status, code := http.StatusInternalServerError, codeGeneral
 	switch {
 	case errors.Is(err, core.ErrNotFound):
-		status, code = http.StatusNotFound, 32
+		status, code = http.StatusNotFound, codeItemNotFound
 	case errors.Is(err, core.ErrInvalid), errors.Is(err, core.ErrConflict):
-		status, code = http.StatusBadRequest, 31
+		status, code = http.StatusBadRequest, codeBadRequest
 	case errors.Is(err, core.ErrTimeout), errors.Is(err, core.ErrOffline):
-		status, code = http.StatusGatewayTimeout, 2
+		status, code = http.StatusGatewayTimeout, codeGeneral
 	}
 	msg := err.Error()
 	for _, e := range []error{core.ErrNotFound, core.ErrInvalid, core.ErrConflict} {
 		msg = strings.TrimPrefix(msg, e.Error()+": ")
 	}
-	writeJSON(w, status, map[string]any{"status": status, "message": msg, "errorCode": code, "timestamp": h.now()})
+	h.fail(w, status, code, msg)
+}
+
+// payloadTooLarge is ThingsBoard's MaxPayloadSizeExceededException answer.
+func (h *handler) payloadTooLarge(w http.ResponseWriter, limit int64) {
+	h.fail(w, http.StatusRequestEntityTooLarge, codeBadRequest, "Payload size exceeds the limit of "+itoa(limit)+" bytes")
+}
+
+// recover turns a panic in a handler into a 500 with ThingsBoard's body
+// (net/http would drop the connection) and logs it with its stack.
+func (h *handler) recover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				h.log.Error("REST handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				h.fail(w, http.StatusInternalServerError, codeGeneral, "Internal server error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (h *handler) requireAuth(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("X-Authorization"), "Bearer ")
-		if !ok || !h.tokens.valid(tok) {
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"status": 401, "message": "Authentication failed", "errorCode": 10, "timestamp": h.now()})
+		if !ok || !h.tokens.valid(tok, accessToken) {
+			h.fail(w, http.StatusUnauthorized, codeAuthentication, "Authentication failed")
 			return
 		}
 		next(w, r)
 	})
 }
 
-func decodeBody(r *http.Request, v any) error {
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v); err != nil {
-		return errors.Join(core.ErrInvalid, err)
+// decodeBody reads a JSON body of at most MaxBodySize bytes.
+func (h *handler) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodySize)
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return invalid("Invalid request body: %v", err)
 	}
 	return nil
 }
 
-func (h *handler) login(w http.ResponseWriter, r *http.Request) {
-	var req struct{ Username, Password string }
-	if err := decodeBody(r, &req); err != nil || req.Username != h.opts.User || req.Password != h.opts.Password {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"status": 401, "message": "Invalid username or password", "errorCode": 10, "timestamp": h.now()})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"token": h.tokens.issue(), "refreshToken": h.tokens.issue()})
+// readBody reads a raw body of at most MaxBodySize bytes.
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodySize))
 }
 
-func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
-	var req struct{ RefreshToken string }
-	if err := decodeBody(r, &req); err != nil || !h.tokens.valid(req.RefreshToken) {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"status": 401, "message": "Authentication failed", "errorCode": 10, "timestamp": h.now()})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"token": h.tokens.issue(), "refreshToken": h.tokens.issue()})
+// invalid is an ErrInvalid with its own text (a 400).
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{core.ErrInvalid}, args...)...)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func (h *handler) getStats(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.opts.Stats())
 }

@@ -2,8 +2,6 @@ package rest
 
 import (
 	"encoding/json"
-	"net/http"
-	"strconv"
 
 	"github.com/tbsim/tbsim/tbemu/core"
 )
@@ -121,14 +119,14 @@ type page[T any] struct {
 	HasNext       bool `json:"hasNext"`
 }
 
-func paginate[T any](r *http.Request, all []T) page[T] {
-	size, _ := strconv.Atoi(r.URL.Query().Get("pageSize"))
-	if size <= 0 {
-		size = 10
+// paginate returns page n of size (both checked by pageLink); a page past
+// the end is empty, whatever the numbers (no overflow).
+func paginate[T any](all []T, size, n int) page[T] {
+	start := len(all)
+	if n < (len(all)+size-1)/size {
+		start = n * size
 	}
-	n, _ := strconv.Atoi(r.URL.Query().Get("page"))
-	start := min(n*size, len(all))
-	end := min(start+size, len(all))
+	end := start + min(size, len(all)-start)
 	pages := (len(all) + size - 1) / size
 	return page[T]{Data: append([]T{}, all[start:end]...), TotalPages: pages, TotalElements: len(all), HasNext: end < len(all)}
 }

@@ -3,6 +3,7 @@ package rest
 import (
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 
 	"github.com/tbsim/tbsim/tbemu/core"
@@ -10,8 +11,17 @@ import (
 
 func (h *handler) createPackage(w http.ResponseWriter, r *http.Request) {
 	var req packageJSON
-	if err := decodeBody(r, &req); err != nil {
+	if err := h.decodeBody(w, r, &req); err != nil {
 		h.writeError(w, err)
+		return
+	}
+	if req.DeviceProfileID != nil {
+		if _, ok := h.checkID(w, req.DeviceProfileID.ID); !ok {
+			return
+		}
+	}
+	if req.Type != "" && req.Type != "FIRMWARE" {
+		h.badRequest(w, "OtaPackage type "+req.Type+" is not supported: only FIRMWARE")
 		return
 	}
 	spec := core.PackageSpec{Title: req.Title, Version: req.Version}
@@ -29,28 +39,72 @@ func (h *handler) createPackage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toPackageJSON(p))
 }
 
+// uploadPackage reads the multipart part "file" as a stream, so an upload
+// never costs more than the package limit in memory nor any temporary file:
+// beyond the limit it is 413 with ThingsBoard's MaxPayloadSizeExceeded body.
 func (h *handler) uploadPackage(w http.ResponseWriter, r *http.Request) {
-	alg := r.URL.Query().Get("checksumAlgorithm")
+	id, ok := h.pathID(w, r, "id")
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	alg := q.Get("checksumAlgorithm")
 	if alg == "" {
-		h.writeError(w, errors.Join(core.ErrInvalid, errors.New("Required request parameter 'checksumAlgorithm' is not present")))
+		h.badRequest(w, "Required request parameter 'checksumAlgorithm' for method parameter type String is not present")
 		return
 	}
-	if err := r.ParseMultipartForm(8 << 20); err != nil {
-		h.writeError(w, errors.Join(core.ErrInvalid, err))
-		return
+	limit := h.c.MaxPackageSize()
+	if limit > 0 {
+		// The file plus the multipart framing and the other parts.
+		if r.ContentLength > limit+multipartSlack {
+			h.payloadTooLarge(w, limit)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit+multipartSlack)
 	}
-	f, hdr, err := r.FormFile("file")
+	mr, err := r.MultipartReader()
 	if err != nil {
-		h.writeError(w, errors.Join(core.ErrInvalid, errors.New("Required part 'file' is not present")))
+		h.badRequest(w, "Current request is not a multipart request")
 		return
 	}
-	defer f.Close()
-	data, err := io.ReadAll(f)
-	if err != nil {
-		h.writeError(w, err)
+	var data []byte
+	var fileName, contentType string
+	found := false
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			h.uploadError(w, err, limit)
+			return
+		}
+		if part.FormName() != "file" || found {
+			if _, err := io.Copy(io.Discard, part); err != nil {
+				h.uploadError(w, err, limit)
+				return
+			}
+			continue
+		}
+		found, fileName, contentType = true, part.FileName(), part.Header.Get("Content-Type")
+		src := io.Reader(part)
+		if limit > 0 {
+			src = io.LimitReader(part, limit+1)
+		}
+		if data, err = io.ReadAll(src); err != nil {
+			h.uploadError(w, err, limit)
+			return
+		}
+		if limit > 0 && int64(len(data)) > limit {
+			h.payloadTooLarge(w, limit)
+			return
+		}
+	}
+	if !found {
+		h.badRequest(w, "Required part 'file' is not present.")
 		return
 	}
-	p, err := h.c.UploadPackage(r.PathValue("id"), data, alg, r.URL.Query().Get("checksum"), hdr.Filename, hdr.Header.Get("Content-Type"))
+	p, err := h.c.UploadPackage(id, data, alg, q.Get("checksum"), fileName, contentType)
 	if err != nil {
 		h.writeError(w, err)
 		return
@@ -58,12 +112,28 @@ func (h *handler) uploadPackage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toPackageJSON(p))
 }
 
+// multipartSlack is what an upload may carry beside the file's bytes.
+const multipartSlack = 64 << 10
+
+func (h *handler) uploadError(w http.ResponseWriter, err error, limit int64) {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		h.payloadTooLarge(w, limit)
+		return
+	}
+	h.badRequest(w, "Failed to parse multipart servlet request: "+err.Error())
+}
+
 func (h *handler) listPackages(w http.ResponseWriter, r *http.Request) {
+	size, pg, ok := h.pageLink(w, r)
+	if !ok {
+		return
+	}
 	var out []packageJSON
 	for _, p := range h.c.Packages() {
 		out = append(out, toPackageJSON(p))
 	}
-	writeJSON(w, http.StatusOK, paginate(r, out))
+	writeJSON(w, http.StatusOK, paginate(out, size, pg))
 }
 
 func (h *handler) getPackage(w http.ResponseWriter, r *http.Request) {
@@ -71,6 +141,9 @@ func (h *handler) getPackage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) writePackage(w http.ResponseWriter, id string) {
+	if _, ok := h.checkID(w, id); !ok {
+		return
+	}
 	p, ok := h.c.Package(id)
 	if !ok {
 		h.writeError(w, core.ErrNotFound)
@@ -80,6 +153,9 @@ func (h *handler) writePackage(w http.ResponseWriter, id string) {
 }
 
 func (h *handler) downloadPackage(w http.ResponseWriter, id string) {
+	if _, ok := h.checkID(w, id); !ok {
+		return
+	}
 	p, ok := h.c.Package(id)
 	data, ok2 := h.c.PackageData(p.ID)
 	if !ok || !ok2 {
@@ -87,12 +163,16 @@ func (h *handler) downloadPackage(w http.ResponseWriter, id string) {
 		return
 	}
 	w.Header().Set("Content-Type", p.ContentType)
-	w.Header().Set("Content-Disposition", `attachment; filename="`+p.FileName+`"`)
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": p.FileName}))
 	w.Write(data)
 }
 
 func (h *handler) deletePackage(w http.ResponseWriter, r *http.Request) {
-	if err := h.c.DeletePackage(r.PathValue("id")); err != nil {
+	id, ok := h.pathID(w, r, "id")
+	if !ok {
+		return
+	}
+	if err := h.c.DeletePackage(id); err != nil {
 		h.writeError(w, err)
 		return
 	}

@@ -33,7 +33,7 @@ func TestLoginTokenLifetime(t *testing.T) {
 	tok := between(body.String(), `"token":"`, `"`)
 	require.Len(t, tok, 40)
 	get := func() int {
-		req, _ := http.NewRequest("GET", ts.URL+"/api/deviceProfiles", nil)
+		req, _ := http.NewRequest("GET", ts.URL+"/api/deviceProfiles?pageSize=10&page=0", nil)
 		req.Header.Set("X-Authorization", "Bearer "+tok)
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -40,12 +39,19 @@ func restValue(v tbapi.Value, strict bool) any {
 }
 
 func (h *handler) getTimeseries(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, ok := h.pathID(w, r, "id")
+	if !ok {
+		return
+	}
+	strict, ok := h.boolParam(w, r, "useStrictDataTypes")
+	if !ok {
+		return
+	}
 	if _, ok := h.c.Device(id); !ok {
 		h.writeError(w, core.ErrNotFound)
 		return
 	}
-	keys, strict := keysParam(r), r.URL.Query().Get("useStrictDataTypes") == "true"
+	keys := keysParam(r)
 	out := map[string][]map[string]any{}
 	for k, v := range h.c.Latest(id) {
 		if keys == nil || keys[k] {
@@ -56,14 +62,20 @@ func (h *handler) getTimeseries(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) getAttributes(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if _, ok := h.c.Device(id); !ok {
-		h.writeError(w, core.ErrNotFound)
+	id, ok := h.pathID(w, r, "id")
+	if !ok {
 		return
 	}
 	scopes := []string{core.ClientScope, core.SharedScope, core.ServerScope}
 	if sc := r.PathValue("scope"); sc != "" {
+		if !h.checkScope(w, sc) {
+			return
+		}
 		scopes = []string{sc}
+	}
+	if _, ok := h.c.Device(id); !ok {
+		h.writeError(w, core.ErrNotFound)
+		return
 	}
 	keys := keysParam(r)
 	out := []map[string]any{}
@@ -79,24 +91,32 @@ func (h *handler) getAttributes(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) postAttributes(w http.ResponseWriter, r *http.Request) {
-	id, scope := r.PathValue("id"), r.PathValue("scope")
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	id, ok := h.pathID(w, r, "id")
+	if !ok {
+		return
+	}
+	scope := r.PathValue("scope")
+	if !h.checkScope(w, scope) {
+		return
+	}
+	if scope == core.ClientScope {
+		h.badRequest(w, "Invalid scope: CLIENT_SCOPE attributes are the device's to write")
+		return
+	}
+	body, err := h.readBody(w, r)
 	if err != nil {
 		h.writeError(w, err)
 		return
 	}
 	ms, err := tbapi.DecodeClientAttributes(body)
 	if err != nil {
-		h.writeError(w, errors.Join(core.ErrInvalid, err))
+		h.writeError(w, invalid("Invalid request body: %v", err))
 		return
 	}
-	switch scope {
-	case core.SharedScope:
+	if scope == core.SharedScope {
 		err = h.c.SetSharedAttributes(id, ms)
-	case core.ServerScope:
+	} else {
 		err = h.c.SetServerAttributes(id, ms)
-	default:
-		err = errors.Join(core.ErrInvalid, errors.New("unsupported scope "+scope))
 	}
 	if err != nil {
 		h.writeError(w, err)
@@ -106,27 +126,34 @@ func (h *handler) postAttributes(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) postRPC(w http.ResponseWriter, r *http.Request) {
-	kind, id := r.PathValue("kind"), r.PathValue("id")
+	kind := r.PathValue("kind")
 	if kind != "oneway" && kind != "twoway" {
 		h.writeError(w, core.ErrNotFound)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	id, ok := h.pathID(w, r, "id")
+	if !ok {
+		return
+	}
+	body, err := h.readBody(w, r)
 	if err != nil {
 		h.writeError(w, err)
 		return
 	}
 	req, err := tbapi.DecodeRPCRequest(body)
 	if err != nil {
-		h.writeError(w, errors.Join(core.ErrInvalid, err))
+		h.writeError(w, invalid("Invalid request body: %v", err))
 		return
 	}
-	timeout := 10 * time.Second
+	timeout := 10 * time.Second // ThingsBoard's server_side_rpc.default_timeout
 	if obj, err := tbapi.Parse(body); err == nil {
 		if t, ok := obj.Get("timeout"); ok {
-			if ms, ok := t.Int64(); ok && ms > 0 {
-				timeout = time.Duration(ms) * time.Millisecond
+			ms, ok := t.Int64()
+			if !ok || ms < 1 || ms > maxRPCTimeout.Milliseconds() {
+				h.badRequest(w, "Invalid RPC timeout: want 1 to "+itoa(maxRPCTimeout.Milliseconds())+" ms")
+				return
 			}
+			timeout = time.Duration(ms) * time.Millisecond
 		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout+time.Second)
@@ -144,6 +171,6 @@ func (h *handler) postRPC(w http.ResponseWriter, r *http.Request) {
 	w.Write(resp)
 }
 
-func (h *handler) getStats(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, h.c.Stats())
-}
+// maxRPCTimeout bounds how long a REST call may wait for a device: the
+// server's write timeout must outlast it.
+const maxRPCTimeout = 5 * time.Minute
