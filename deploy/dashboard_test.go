@@ -24,7 +24,7 @@ func exported(t *testing.T) map[string]bool {
 	tr.Observe(time.Millisecond)
 	h := tr.Histogram()
 	snap := func() sim.Snapshot {
-		return sim.Snapshot{Versions: map[string]int{"1.0.0": 1}, Disconnects: sim.Counts{{Name: "keepalive", Count: 1}}, Histograms: map[string]sim.Histogram{"provision": h, "connect": h, "publish": h, "chunk": h, "ota": h,
+		return sim.Snapshot{Versions: map[string]int{"1.0.0": 1}, Disconnects: sim.Counts{{Name: "keepalive", Count: 1}}, Histograms: map[string]sim.Histogram{"provision": h, "connect": h, "publish": h, "publish_steady": h, "chunk": h, "ota": h,
 			"generator.lag": h, "admission.wait": h}}
 	}
 	mfs, err := report.NewRegistry(snap).Gather()

@@ -43,7 +43,7 @@ type Snapshot struct {
 }
 
 // TrendNames are the fleet's latency trends, as Snapshot.Trends names them.
-var TrendNames = []string{"provision", "connect", "publish", "chunk", "ota"}
+var TrendNames = []string{"provision", "connect", "publish", "publish_steady", "chunk", "ota"}
 
 // Snapshot reads every board's status (lock-free) and the metrics.
 func (f *Fleet) Snapshot() Snapshot {
@@ -124,7 +124,8 @@ func buildSnapshot(n int, status func(i int) (device.BoardStatus, bool), m *Metr
 	s.EverOnline = m.everOnline.Load()
 	s.Histograms = map[string]Histogram{
 		"provision": m.Provision.Histogram(), "connect": m.Connect.Histogram(), "publish": m.PublishAck.Histogram(),
-		"chunk": m.ChunkRTT.Histogram(), "ota": m.OTA.Histogram(), "generator.lag": h.Lag.Histogram(),
+		"publish_steady": m.PublishSteady.Histogram(), "chunk": m.ChunkRTT.Histogram(), "ota": m.OTA.Histogram(),
+		"generator.lag": h.Lag.Histogram(),
 	}
 	s.Trends = map[string]TrendStats{}
 	for _, name := range TrendNames {

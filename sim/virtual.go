@@ -114,6 +114,7 @@ func NewVirtual(o VirtualOptions) (*VFleet, error) {
 		o.Factory = img
 	}
 	factory := f.store.Add(o.Factory)
+	f.metrics.devices = int64(o.Devices)
 	for i := range o.Devices {
 		b, err := f.newBoard(i, factory)
 		if err != nil {
@@ -667,13 +668,4 @@ func (m *Metrics) connected(d time.Duration, ok bool) {
 		return
 	}
 	m.Outcomes.Add("connect failed", 1)
-}
-
-// publishAck records a PUBACK.
-func (m *Metrics) publishAck(topic string, d time.Duration) {
-	m.PublishAck.Observe(d)
-	m.Outcomes.Add("publish acked", 1)
-	if topic == tbapi.TopicTelemetry {
-		m.Outcomes.Add("telemetry acked", 1)
-	}
 }

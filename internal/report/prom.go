@@ -43,6 +43,7 @@ var latencies = []struct{ key, name, help string }{
 	{"provision", "tbsim_provision_seconds", "Provisioning: request sent to credentials saved."},
 	{"connect", "tbsim_connect_seconds", "MQTT CONNECT to CONNACK 0."},
 	{"publish", "tbsim_publish_seconds", "PUBLISH to PUBACK."},
+	{"publish_steady", "tbsim_publish_steady_seconds", "PUBLISH to PUBACK from the first instant every device was online: the steady state, without the ramp."},
 	{"chunk", "tbsim_chunk_seconds", "OTA chunk request to chunk received."},
 	{"ota", "tbsim_ota_seconds", "OTA end to end: update seen to UPDATED after the reboot."},
 	{"generator.lag", "tbsim_generator_lag_seconds", "How late firmware deadlines fired: tbsim's own event-loop lag."},

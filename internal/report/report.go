@@ -108,6 +108,7 @@ func (s Summary) OTARateMBps() float64 {
 
 var trendRows = []struct{ key, label string }{
 	{"provision", "provisioning"}, {"connect", "connect"}, {"publish", "publish → PUBACK"},
+	{"publish_steady", "  once all online"},
 	{"chunk", "chunk round trip"}, {"ota", "OTA end to end"},
 }
 

@@ -51,7 +51,7 @@ func fixture() sim.Snapshot {
 		return tr.Histogram()
 	}
 	s.Histograms = map[string]sim.Histogram{
-		"provision": spread(500, 5*ms, 90*ms), "connect": {}, "publish": spread(6000, 150*time.Microsecond, 1500*ms),
+		"provision": spread(500, 5*ms, 90*ms), "connect": {}, "publish": spread(6000, 150*time.Microsecond, 1500*ms), "publish_steady": spread(5000, 150*time.Microsecond, 900*ms),
 		"chunk": {}, "ota": spread(497, 3*time.Second, 6100*ms), "generator.lag": spread(9000, 0, 40*ms), "admission.wait": spread(3, 15*ms, 21*ms),
 	}
 	s.Trends = map[string]sim.TrendStats{}
