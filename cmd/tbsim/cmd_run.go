@@ -116,11 +116,7 @@ in-memory connections; with --server it load-tests a real ThingsBoard.`,
   tbsim run --server mqtts://tb.example.com --provision-key K --provision-secret S \
     --devices 20000 --shard 0/4 --ramp 100/s`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			envDefault(cmd, "provision-key", envProvisionKey, &o.provisionKey)
-			envDefault(cmd, "provision-secret", envProvisionSecret, &o.provisionSecret)
-			return runFleet(cmd.Context(), e, o)
-		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runFleet(cmd.Context(), e, o) },
 	}
 	o.addFlags(cmd)
 	return cmd

@@ -46,9 +46,18 @@ func TestFlagsFromEnv(t *testing.T) {
 		t.Errorf("bad bool: %v", err)
 	}
 
+	// The credential variables the help texts and warnings name are the
+	// ones the rule gives.
+	for flag, name := range map[string]string{"provision-key": envProvisionKey, "provision-secret": envProvisionSecret,
+		"user": envUser, "password": envPassword} {
+		if envName(flag) != name {
+			t.Errorf("envName(%q) = %q; the help text says %s", flag, envName(flag), name)
+		}
+	}
+
 	ota, _, _ := root.Find([]string{"ota", "push"})
 	vars = map[string]string{"TBSIM_URL": "http://elsewhere"}
 	if err := flagsFromEnv(ota, lookup); err != nil || ota.Flags().Lookup("url").Changed {
-		t.Errorf("ota push read TBSIM_URL; only run and server read the environment")
+		t.Errorf("ota push read TBSIM_URL; only run and server read every flag's variable")
 	}
 }
