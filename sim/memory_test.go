@@ -55,6 +55,11 @@ func BenchmarkRealtimeMemory(b *testing.B) {
 		b.ReportMetric(float64(m1.HeapInuse-m0.HeapInuse)/float64(n)/1024, "heapKiB/device")
 		b.ReportMetric(float64(m1.StackInuse-m0.StackInuse)/float64(n)/1024, "stackKiB/device")
 		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/float64(n), "goroutines/device")
+		if p := os.Getenv("GOROUTINES"); p != "" {
+			w, _ := os.Create(p)
+			pprof.Lookup("goroutine").WriteTo(w, 1)
+			w.Close()
+		}
 		if p := os.Getenv("HEAPPROF"); p != "" {
 			w, _ := os.Create(p)
 			pprof.WriteHeapProfile(w)
