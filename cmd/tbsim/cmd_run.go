@@ -120,11 +120,7 @@ in-memory connections; with --server it load-tests a real ThingsBoard.`,
   tbsim run --server mqtts://tb.example.com --provision-key K --provision-secret S \
     --devices 20000 --shard 0/4 --ramp 100/s`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			envDefault(cmd, "provision-key", envProvisionKey, &o.provisionKey)
-			envDefault(cmd, "provision-secret", envProvisionSecret, &o.provisionSecret)
-			return runFleet(cmd.Context(), e, o)
-		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runFleet(cmd.Context(), e, o) },
 	}
 	o.addFlags(cmd)
 	return cmd
@@ -432,6 +428,10 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 	err = fleet.Run(runCtx)
 	wg.Wait()
 	sum := report.NewSummary(o.seed, serverName, fleet.Snapshot())
+	sum.FleetDevices, sum.OTATarget = o.devices, o.otaVersion
+	if opts.Shard.Count > 0 {
+		sum.Shard = opts.Shard
+	}
 	if emu != nil {
 		sum.OTA = map[string]map[string]int{}
 		for id, states := range emu.OTAProgress() {
@@ -439,14 +439,18 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 				sum.OTA[p.Title+" "+p.Version] = states
 			}
 		}
+		st := emu.Stats()
+		sum.ServerCounts = &report.ServerCounts{Telemetry: st.TelemetryMsgs, RateLimited: st.RateLimited}
 	}
-	values := verdict.FromSnapshot(sum.Snap, extra())
 	if emu != nil {
 		stopEmu()
 		err = errors.Join(err, <-emuDone)
 	}
-	sum.Thresholds, _ = verdict.CheckAll(thresholds, values)
+	sum.Thresholds, _ = verdict.CheckAll(thresholds, verdict.FromSnapshot(sum.Snap, sum.Extra()))
 	sum.ExitCode, sum.Reason = judge(sum, aborted.Load(), err)
+	if err != nil {
+		sum.RuntimeError = err.Error()
+	}
 	report.WriteText(e.stdout, sum)
 	if o.jsonFile != "" {
 		if werr := writeJSONFile(o.jsonFile, sum); werr != nil {
@@ -530,10 +534,7 @@ func serveMetrics(addr string, fleet *sim.Fleet) (*http.Server, error) {
 		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		report.WritePrometheus(w, fleet.Snapshot())
-	})
+	mux.Handle("/metrics", report.MetricsHandler(report.NewRegistry(fleet.Snapshot)))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(l)
 	return srv, nil
