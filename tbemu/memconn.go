@@ -86,7 +86,13 @@ func (p *pipeBuf) read(b []byte, deadline func() time.Time) (int, error) {
 			n = copy(b, p.buf[p.off:])
 			p.off += n
 			if p.off == len(p.buf) {
+				// Drained: keep a small buffer for the next packet, give a
+				// large one (an OTA chunk's) back, so 10,000 idle connections
+				// hold a few KiB each, not their largest burst.
 				p.buf, p.off = p.buf[:0], 0
+				if cap(p.buf) > 2048 {
+					p.buf = nil
+				}
 			}
 			more := len(p.buf) > p.off
 			p.mu.Unlock()
