@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -9,15 +10,15 @@ import (
 )
 
 // devicePublish routes a device session's publish by topic. An error closes
-// the session.
-func (c *Core) devicePublish(s *Session, topic string, payload []byte) error {
+// the session (unless PublishCode keeps an MQTT 5 one); code is the PUBACK's
+// reason code otherwise.
+func (c *Core) devicePublish(s *Session, topic string, payload []byte) (code byte, err error) {
 	if !s.allow(c.rateLimit(s.deviceID), c.clock.Now()) {
 		c.stats.rateLimited.Add(1)
 		c.touchCause(s.deviceID, "rate limit")
-		return errors.New(ReasonRateLimit)
+		return 0, errors.New(ReasonRateLimit)
 	}
 	c.touch(s.deviceID, false)
-	var err error
 	switch {
 	case topic == tbapi.TopicTelemetry:
 		err = c.telemetry(s.deviceID, payload)
@@ -32,12 +33,17 @@ func (c *Core) devicePublish(s *Session, topic string, payload []byte) error {
 	case strings.HasPrefix(topic, "v2/fw/request/") || strings.HasPrefix(topic, "v2/sw/request/"):
 		err = c.chunkRequest(s, topic, payload)
 	default:
-		// Unknown topic: PUBACK, and the session stays open.
+		// Unknown topic: PUBACK (MQTT 5: 0x90), and the session stays open.
+		code = CodeTopicNameInvalid
 	}
 	if err != nil {
 		c.stats.parseErrors.Add(1)
+		var pe *protocolError
+		if !errors.As(err, &pe) {
+			err = payloadError(err) // the decoders' errors: ThingsBoard's AdaptorException
+		}
 	}
-	return err
+	return code, err
 }
 
 func (c *Core) rateLimit(deviceID string) float64 {
@@ -204,15 +210,24 @@ func (c *Core) chunkRequest(s *Session, topic string, payload []byte) error {
 	if !ok || !ct.Request {
 		return nil
 	}
-	size, present, err := tbapi.ParseChunkSize(payload)
-	if err != nil {
-		return err // NumberFormatException: the channel closes
+	// Integer.parseInt of the payload, an empty one being 0: a size that is
+	// not a 32-bit decimal throws NumberFormatException, which nothing in
+	// the transport catches, so Netty hands it to exceptionCaught and the
+	// channel closes (MQTT 5: after DISCONNECT 0x8B). A size of 0 or less
+	// means the one given before for this request id, or 0 (the whole file).
+	size := 0
+	if len(payload) > 0 {
+		n, ok := parseJavaInt(payload)
+		if !ok {
+			return &protocolError{err: fmt.Errorf("chunk size %q: not an integer", payload), code: CodeServerShuttingDown}
+		}
+		size = n
 	}
 	key := ct.Kind + "/" + strconv.Itoa(ct.RequestID)
 	s.mu.Lock()
 	cached, seen := s.fwReq[key]
 	s.mu.Unlock()
-	if !present {
+	if size <= 0 {
 		size = cached.size
 	}
 	pkgID := cached.pkgID
@@ -247,8 +262,9 @@ func (c *Core) chunkRequest(s *Session, topic string, payload []byte) error {
 	return nil
 }
 
-// fwError publishes the error code, then the session closes.
+// fwError publishes the error code, then the session closes
+// (sendOtaPackageError: MQTT 5 gets DISCONNECT 0x83).
 func (c *Core) fwError(s *Session, code string) error {
 	c.deliver(s, tbapi.TopicFwError, []byte(code))
-	return errors.New("firmware request: " + code)
+	return &protocolError{err: errors.New("firmware request: " + code), code: CodeImplementationSpecific}
 }
