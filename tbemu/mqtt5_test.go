@@ -374,3 +374,70 @@ func TestMQTT5TimedCloses(t *testing.T) {
 	clock.Advance(540 * time.Second)
 	require.Equal(t, []string{"DISCONNECT 0xa0"}, w.rest())
 }
+
+// getSessionLimits through paho.golang's MQTT 5 client: the profile's
+// transport limits, null where none is set, as
+// MqttTransportHandler.onGetSessionLimitsRpc answers; a device over its
+// data-point limit is closed with DISCONNECT 0x83. (Before: "rateLimits":{}.)
+func TestMQTT5SessionLimits(t *testing.T) {
+	s := startServer(t, Options{})
+	p, err := s.CreateProfile(ProfileSpec{Name: "limits5", TransportLimits: TransportLimits{
+		Messages: "20:1,600:60", TelemetryDataPoints: "4:60"}})
+	require.NoError(t, err)
+	d, err := s.CreateDevice(DeviceSpec{Name: "limits5", ProfileID: p.ID})
+	require.NoError(t, err)
+	free, err := s.CreateDevice(DeviceSpec{Name: "free5"})
+	require.NoError(t, err)
+	ask := func(d Device) string {
+		t.Helper()
+		got := make(chan string, 1)
+		c := connectPaho5(t, s, d.Name, d.Credentials.Token, func(pr paho5.PublishReceived) (bool, error) {
+			if pr.Packet.Topic == tbapi.RPCResponseTopic(1) {
+				got <- string(pr.Packet.Payload)
+			}
+			return true, nil
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := c.Publish(ctx, &paho5.Publish{Topic: tbapi.RPCRequestTopic(1), QoS: 1, Payload: []byte(`{"method":"getSessionLimits","params":{}}`)})
+		require.NoError(t, err)
+		select {
+		case answer := <-got:
+			return answer
+		case <-ctx.Done():
+			t.Fatal("no getSessionLimits answer")
+			return ""
+		}
+	}
+	require.Equal(t, `{"maxPayloadSize":65536,"maxInflightMessages":100,`+
+		`"rateLimits":{"messages":"20:1,600:60","telemetryMessages":null,"telemetryDataPoints":"4:60"}}`, ask(d))
+	require.Equal(t, `{"maxPayloadSize":65536,"maxInflightMessages":100,`+
+		`"rateLimits":{"messages":null,"telemetryMessages":null,"telemetryDataPoints":null}}`, ask(free))
+
+	w, ack := dialWire(t, s, connectSpec{clientID: "limits5-raw", user: d.Credentials.Token, hasUser: true})
+	require.Zero(t, ack.ReasonCode)
+	w.publish(tbapi.TopicTelemetry, `{"a":1,"b":2,"c":3}`, 1)
+	require.Equal(t, "PUBACK 0x00", w.next())
+	w.publish(tbapi.TopicTelemetry, `{"a":1,"b":2}`, 1) // 5 points of 4 in 60 s
+	require.Equal(t, []string{"DISCONNECT 0x83"}, w.rest())
+}
+
+// Opening a session is a message too (SESSION_EVENT_MSG_OPEN): over the
+// Messages limit a CONNECT gets CONNACK 0x9F and DISCONNECT 0x96
+// (onValidateDeviceResponse, TbRateLimitsException); MQTT 3.1.1 gets 3.
+func TestMQTT5ConnectRateLimited(t *testing.T) {
+	s := startServer(t, Options{})
+	p, err := s.CreateProfile(ProfileSpec{Name: "conn5", TransportLimits: TransportLimits{Messages: "1:3600"}})
+	require.NoError(t, err)
+	d, err := s.CreateDevice(DeviceSpec{Name: "conn5", ProfileID: p.ID})
+	require.NoError(t, err)
+	cs := connectSpec{clientID: d.Name, user: d.Credentials.Token, hasUser: true}
+	_, ack := dialWire(t, s, cs)
+	require.Zero(t, ack.ReasonCode, "the first CONNECT takes the one token")
+	w, ack := dialWire(t, s, cs)
+	require.Equal(t, []string{"CONNACK 0x9f present=false", "DISCONNECT 0x96"},
+		append([]string{describe(&packets.ControlPacket{Content: ack})}, w.rest()...))
+	_, code, err := dialClient(t, tcpDial(s.MQTTAddr()), d.Name, d.Credentials.Token, "")
+	require.Error(t, err)
+	require.Equal(t, byte(3), code)
+}

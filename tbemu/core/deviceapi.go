@@ -12,12 +12,10 @@ import (
 // devicePublish routes a device session's publish by topic. An error closes
 // the session (unless PublishCode keeps an MQTT 5 one); code is the PUBACK's
 // reason code otherwise.
+//
+// Rate limits are counted where ThingsBoard's transport service counts them
+// (see TransportLimits): after the payload parsed, per kind of message.
 func (c *Core) devicePublish(s *Session, topic string, payload []byte) (code byte, err error) {
-	if !s.allow(c.rateLimit(s.deviceID), c.clock.Now()) {
-		c.stats.rateLimited.Add(1)
-		c.touchCause(s.deviceID, "rate limit")
-		return 0, errors.New(ReasonRateLimit)
-	}
 	c.touch(s.deviceID, false)
 	switch {
 	case topic == tbapi.TopicTelemetry:
@@ -27,6 +25,9 @@ func (c *Core) devicePublish(s *Session, topic string, payload []byte) (code byt
 	case strings.HasPrefix(topic, tbapi.TopicAttrRequestPrefix):
 		err = c.attributeRequest(s, topic, payload)
 	case strings.HasPrefix(topic, tbapi.TopicRPCResponsePrefix):
+		if !c.allow(s.deviceID, 0) {
+			return 0, c.rateLimited(s.deviceID)
+		}
 		c.rpcResponse(s.deviceID, topic, payload)
 	case strings.HasPrefix(topic, tbapi.TopicRPCRequestPrefix):
 		err = c.clientRPC(s, topic, payload)
@@ -36,6 +37,9 @@ func (c *Core) devicePublish(s *Session, topic string, payload []byte) (code byt
 		// Unknown topic: PUBACK (MQTT 5: 0x90), and the session stays open.
 		code = CodeTopicNameInvalid
 	}
+	if errors.Is(err, errRateLimited) {
+		return code, err
+	}
 	if err != nil {
 		c.stats.parseErrors.Add(1)
 		var pe *protocolError
@@ -44,17 +48,6 @@ func (c *Core) devicePublish(s *Session, topic string, payload []byte) (code byt
 		}
 	}
 	return code, err
-}
-
-func (c *Core) rateLimit(deviceID string) float64 {
-	c.store.mu.RLock()
-	defer c.store.mu.RUnlock()
-	if d := c.store.devices[deviceID]; d != nil {
-		if p := c.store.profiles[d.ProfileID]; p != nil {
-			return p.RateLimit
-		}
-	}
-	return 0
 }
 
 // touch records activity (and a connect).
@@ -90,6 +83,13 @@ func (c *Core) telemetry(id string, payload []byte) error {
 	if err != nil {
 		return err
 	}
+	points := 0
+	for _, e := range entries {
+		points += dataPoints(e.Values)
+	}
+	if !c.allow(id, points) {
+		return c.rateLimited(id)
+	}
 	c.stats.telemetryMsgs.Add(1)
 	st := c.store.stateOf(id)
 	if st == nil {
@@ -118,6 +118,9 @@ func (c *Core) clientAttributes(id string, payload []byte) error {
 	if err != nil {
 		return err
 	}
+	if !c.allow(id, dataPoints(ms)) { // counted as telemetry, kv by kv
+		return c.rateLimited(id)
+	}
 	st := c.store.stateOf(id)
 	if st == nil {
 		return nil
@@ -144,6 +147,9 @@ func (c *Core) attributeRequest(s *Session, topic string, payload []byte) error 
 	req, err := tbapi.DecodeAttrRequest(payload)
 	if err != nil {
 		return err
+	}
+	if !c.allow(s.deviceID, 0) {
+		return c.rateLimited(s.deviceID)
 	}
 	var resp tbapi.AttrResponse
 	all := req.ClientKeys == nil && req.SharedKeys == nil
@@ -189,14 +195,12 @@ func (c *Core) clientRPC(s *Session, topic string, payload []byte) error {
 		return err
 	}
 	respTopic := tbapi.RPCResponseTopic(reqID)
-	if req.Method == "getSessionLimits" {
-		limits := tbapi.NewObj(nil).Int("maxPayloadSize", MaxPacketSize).Int("maxInflightMessages", 100)
-		rl := tbapi.NewObj(nil)
-		if rate := c.rateLimit(s.deviceID); rate > 0 {
-			rl.Str("messages", strconv.FormatFloat(rate, 'f', -1, 64)+":1")
-		}
-		c.deliver(s, respTopic, limits.Raw("rateLimits", rl.Bytes()).Bytes())
+	if req.Method == "getSessionLimits" { // answered by the transport, not counted
+		c.deliver(s, respTopic, c.sessionLimits(s.deviceID))
 		return nil
+	}
+	if !c.allow(s.deviceID, 0) {
+		return c.rateLimited(s.deviceID)
 	}
 	s.after(c.opts.ClientRPCTimeout, func() { c.deliver(s, respTopic, []byte(`{"error":"timeout"}`)) })
 	return nil
@@ -230,15 +234,20 @@ func (c *Core) chunkRequest(s *Session, topic string, payload []byte) error {
 	if size <= 0 {
 		size = cached.size
 	}
+	if size > tbapi.MaxChunkSize { // checked before the package is looked up
+		return c.fwError(s, tbapi.FwErrPayloadTooLarge)
+	}
 	pkgID := cached.pkgID
 	if !seen {
+		// Only this lookup goes through the transport service, so only the
+		// first request of a request id is counted (GetOtaPackageRequestMsg).
+		if !c.allow(s.deviceID, 0) {
+			return c.rateLimited(s.deviceID)
+		}
 		pkgID = c.assignedFirmware(s.deviceID)
 	}
 	if pkgID == "" {
 		return c.fwError(s, tbapi.FwErrNotFound)
-	}
-	if size > tbapi.MaxChunkSize {
-		return c.fwError(s, tbapi.FwErrPayloadTooLarge)
 	}
 	s.mu.Lock()
 	if s.fwReq == nil {

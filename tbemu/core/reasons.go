@@ -22,7 +22,24 @@ const (
 	CodeAdministrativeAction   byte = 0x98 // DISCONNECT: device deleted, credentials updated
 	CodePayloadFormatInvalid   byte = 0x99 // PUBACK or DISCONNECT: a payload that does not parse
 	CodeMaximumConnectTime     byte = 0xA0 // DISCONNECT: the session inactivity timeout
+	CodeServerBusy             byte = 0x89 // DISCONNECT after CONNACK 0x88
+	CodeMessageRateTooHigh     byte = 0x96 // DISCONNECT after CONNACK 0x9F
+	CodeConnectionRateExceeded byte = 0x9F // CONNACK: the session opening is over a rate limit
 )
+
+// RefusalDisconnect is the DISCONNECT reason code that follows a refusing
+// CONNACK under MQTT 5 (MqttTransportHandler writes one after each refusal):
+// the CONNACK's own code for refused credentials, SERVER_BUSY after a
+// backend error, MESSAGE_RATE_TOO_HIGH after a rate limit.
+func RefusalDisconnect(connack byte) byte {
+	switch connack {
+	case CodeServerUnavailable:
+		return CodeServerBusy
+	case CodeConnectionRateExceeded:
+		return CodeMessageRateTooHigh
+	}
+	return connack
+}
 
 // CodeCloser is a Conn that can tell an MQTT 5 client why the server closes
 // it. The core calls CloseWithCode instead of Close on such a Conn; code is
@@ -71,7 +88,7 @@ func V311Connack(code byte) byte {
 		return ConnAccepted
 	case CodeClientIDNotValid:
 		return ConnRefusedIdentifier
-	case CodeServerUnavailable, 0x9F:
+	case CodeServerUnavailable, CodeConnectionRateExceeded:
 		return ConnRefusedUnavailable
 	}
 	return ConnRefusedNotAuthorized

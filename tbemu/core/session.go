@@ -65,9 +65,6 @@ type Session struct {
 	// fwReq caches, per chunk request id, the package and chunk size (as
 	// ThingsBoard caches the package id per request id for the session).
 	fwReq map[string]fwRequest
-	// rate limiting: a token bucket of messages
-	tokens   float64
-	lastFill time.Time
 	// timers are the session's scheduled functions, cancelled when it ends.
 	timers        map[uint64]func() bool
 	nextTimer     uint64
@@ -186,25 +183,6 @@ func (c *Core) watchIdle(s *Session, deadline time.Time) {
 		}
 		c.closeSession(s, ReasonInactivity)
 	})
-}
-
-// allow takes one message from the session's token bucket.
-func (s *Session) allow(rate float64, now time.Time) bool {
-	if rate <= 0 {
-		return true
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.lastFill.IsZero() {
-		s.tokens, s.lastFill = rate, now
-	}
-	s.tokens = min(rate, s.tokens+now.Sub(s.lastFill).Seconds()*rate)
-	s.lastFill = now
-	if s.tokens < 1 {
-		return false
-	}
-	s.tokens--
-	return true
 }
 
 // topicMatch reports whether an MQTT filter matches a topic name, level by

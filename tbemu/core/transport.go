@@ -13,22 +13,47 @@ import (
 // "provision" gives a provisioning session at once; otherwise the access
 // token is the username (password and client id ignored), or MQTT_BASIC
 // credentials match. A refusal returns a nil session and the MQTT 3.1.1
-// code ThingsBoard sends for it (ConnRefusedNotAuthorized, or
-// ConnRefusedIdentifier when only a client id was given: an empty user name
-// or password counts as absent here; an adapter that knows the CONNECT's
-// flags takes the code from RefusedConnack); a closed core
-// ConnRefusedUnavailable.
+// code ThingsBoard sends for it: ConnRefusedNotAuthorized, or
+// ConnRefusedIdentifier when only a client id was given (an empty user name
+// or password counts as absent; ConnectMQTT sees the CONNECT's flags);
+// ConnRefusedUnavailable when the core is closed or the device is over its
+// Messages rate limit.
 func (c *Core) Connect(conn Conn, clientID, username, password string) (*Session, byte) {
+	s, code := c.ConnectMQTT(conn, ConnectPacket{ClientID: clientID, Username: username, Password: password,
+		HasUsername: username != "", HasPassword: password != ""})
+	return s, V311Connack(code)
+}
+
+// ConnectPacket is what a CONNECT carried.
+type ConnectPacket struct {
+	ClientID, Username, Password string
+	HasUsername, HasPassword     bool // the CONNECT's flags
+}
+
+// ConnectMQTT is Connect for an adapter that sees the CONNECT packet: it
+// returns the MQTT 5 CONNACK code (V311Connack maps it for MQTT 3.1.1):
+// ConnAccepted; RefusedConnack's code for credentials that match no device;
+// CodeServerUnavailable when the core is closed; CodeConnectionRateExceeded
+// when the session's opening is over the device's Messages limit (the
+// session-open event is counted as a message: onValidateDeviceResponse,
+// TbRateLimitsException). RefusalDisconnect gives the DISCONNECT that
+// follows a refusal under MQTT 5.
+func (c *Core) ConnectMQTT(conn Conn, p ConnectPacket) (*Session, byte) {
 	if c.closed.Load() {
-		return nil, ConnRefusedUnavailable
+		return nil, CodeServerUnavailable
 	}
-	s := &Session{c: c, conn: conn, clientID: clientID, timers: map[uint64]func() bool{}}
-	s.provision = username == tbapi.ProvisionUser || clientID == tbapi.ProvisionUser
+	s := &Session{c: c, conn: conn, clientID: p.ClientID, timers: map[uint64]func() bool{}}
+	s.provision = p.Username == tbapi.ProvisionUser || p.ClientID == tbapi.ProvisionUser
 	if !s.provision {
-		id, ok := c.authenticate(clientID, username, password)
+		id, ok := c.authenticate(p.ClientID, p.Username, p.Password)
 		if !ok {
 			c.stats.refused.Add(1)
-			return nil, V311Connack(RefusedConnack(clientID, username != "", password != ""))
+			return nil, RefusedConnack(p.ClientID, p.HasUsername, p.HasPassword)
+		}
+		if !c.allow(id, 0) {
+			c.stats.refused.Add(1)
+			_ = c.rateLimited(id)
+			return nil, CodeConnectionRateExceeded
 		}
 		s.deviceID = id
 	}

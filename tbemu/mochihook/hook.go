@@ -78,7 +78,10 @@ func (h *Hook) session(cl *mqtt.Client) *core.Session {
 // (createMqttConnAckMsg).
 func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	cl.ID = cl.ID + "#" + strconv.FormatUint(h.seq.Add(1), 10)
-	s, code := h.core.Connect(clientConn{h, cl}, pk.Connect.ClientIdentifier, string(pk.Connect.Username), string(pk.Connect.Password))
+	s, code := h.core.ConnectMQTT(clientConn{h, cl}, core.ConnectPacket{
+		ClientID: pk.Connect.ClientIdentifier, Username: string(pk.Connect.Username), Password: string(pk.Connect.Password),
+		HasUsername: pk.Connect.UsernameFlag, HasPassword: pk.Connect.PasswordFlag,
+	})
 	if code == core.ConnAccepted {
 		if pk.ProtocolVersion == 5 {
 			s.SetMQTT5()
@@ -86,16 +89,12 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		h.sessions.Store(cl, s)
 		return nil
 	}
-	v5 := core.CodeServerUnavailable
-	if code != core.ConnRefusedUnavailable {
-		v5 = core.RefusedConnack(pk.Connect.ClientIdentifier, pk.Connect.UsernameFlag, pk.Connect.PasswordFlag)
-	}
-	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, SessionPresent: !pk.Connect.Clean, ReasonCode: core.V311Connack(v5)}
+	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, SessionPresent: !pk.Connect.Clean, ReasonCode: core.V311Connack(code)}
 	if pk.ProtocolVersion == 5 {
-		ack.ReasonCode = v5
+		ack.ReasonCode = code
 	}
 	if err := cl.WritePacket(ack); err == nil && pk.ProtocolVersion == 5 {
-		_ = cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: v5})
+		_ = cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: core.RefusalDisconnect(code)})
 	}
 	return packets.Code{Code: ack.ReasonCode, Reason: "refused"}
 }
