@@ -56,9 +56,9 @@ func TestTransportLimitsAsThingsBoard(t *testing.T) {
 	require.NoError(t, err)
 	d, c := r.device("lim", core.DeviceSpec{ProfileID: p.ID}) // the CONNECT: 1 of 3 messages
 
-	require.True(t, c.pub(tbapi.TopicTelemetry, `{"a":1,"b":2}`))        // 1s: 1 left, 60s: 2, points: 3
+	require.True(t, c.pub(tbapi.TopicTelemetry, `{"a":1,"b":2}`))          // 1s: 1 left, 60s: 2, points: 3
 	require.True(t, c.pub(tbapi.TopicTelemetry, `{"a":1,"b":null,"c":3}`)) // nulls are not points: 2 taken
-	require.True(t, c.pub(tbapi.TopicAttrRequestPrefix+"1", `{}`))        // messages: 1 left
+	require.True(t, c.pub(tbapi.TopicAttrRequestPrefix+"1", `{}`))         // messages: 1 left
 	c.take(tbapi.AttrResponseTopic(1))
 	require.True(t, c.pub("v1/devices/me/elsewhere", `x`), "an unknown topic is not counted")
 	r.clock.Advance(time.Second) // 1s window full again; 60s window 1 + 3/60
