@@ -31,6 +31,7 @@ type Client struct {
 
 	mu             sync.Mutex
 	token, refresh string
+	renewMu        sync.Mutex // one renewal at a time: the others then find the new token
 }
 
 // EntityID is ThingsBoard's {"entityType","id"}.
@@ -102,6 +103,8 @@ func (c *Client) take(p jwtPair) error {
 // 401 errorCode 11; one outdated by a logout or a password change, 401
 // errorCode 10). A token another request renewed meanwhile is used as is.
 func (c *Client) renew(ctx context.Context, stale string) error {
+	c.renewMu.Lock()
+	defer c.renewMu.Unlock()
 	c.mu.Lock()
 	tok, refresh := c.token, c.refresh
 	c.mu.Unlock()

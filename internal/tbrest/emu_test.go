@@ -50,3 +50,23 @@ func TestEmulatorTokenLife(t *testing.T) {
 	require.NoError(t, err, "logged in again")
 	require.Empty(t, v, "keys with no value are absent")
 }
+
+// Requests that find the token expired together renew it together: every
+// one succeeds (run with -race).
+func TestEmulatorConcurrentRenewal(t *testing.T) {
+	s, clock := startEmu(t)
+	ctx := context.Background()
+	c, err := Login(ctx, "http://"+s.HTTPAddr(), "tenant@thingsboard.org", "tenant")
+	require.NoError(t, err)
+	clock.Advance(9001 * time.Second)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			_, err := c.Devices(ctx)
+			errs <- err
+		}()
+	}
+	for range 8 {
+		require.NoError(t, <-errs)
+	}
+}
