@@ -71,7 +71,20 @@ func (p Profile) Limits() TransportLimits {
 
 // perSecond writes r messages per second as a ThingsBoard limit: whole
 // capacities over the shortest whole number of seconds ("2.5" is "5:2").
+// It runs for every message of a device with a RateLimit, so the few rates
+// in use are kept.
 func perSecond(r float64) string {
+	if s, ok := perSecondMemo.Load(r); ok {
+		return s.(string)
+	}
+	s := formatPerSecond(r)
+	perSecondMemo.Store(r, s)
+	return s
+}
+
+var perSecondMemo sync.Map // float64 -> string
+
+func formatPerSecond(r float64) string {
 	for d := 1.0; d <= 1000; d++ {
 		if n := r * d; math.Abs(n-math.Round(n)) < 1e-9 && math.Round(n) >= 1 {
 			return strconv.FormatFloat(math.Round(n), 'f', -1, 64) + ":" + strconv.FormatFloat(d, 'f', -1, 64)
