@@ -265,6 +265,10 @@ func TestMQTT5ServerCloses(t *testing.T) {
 		{"chunk size beyond 32 bits", true, "", func(w *wire, _ Device) {
 			w.publish("v2/fw/request/1/chunk/0", "2147483648", 1)
 		}, []string{"DISCONNECT 0x8b"}},
+		// processToServerRpcRequestMsg catches JSON errors only.
+		{"client RPC id not an integer", false, "", func(w *wire, _ Device) {
+			w.publish(tbapi.TopicRPCRequestPrefix+"one", `{"method":"getSessionLimits"}`, 1)
+		}, []string{"DISCONNECT 0x8b"}},
 		// sendOtaPackageError: the error, then IMPLEMENTATION_SPECIFIC_ERROR.
 		{"no firmware assigned", false, "", func(w *wire, _ Device) {
 			w.publish("v2/fw/request/1/chunk/0", "4096", 1)
@@ -305,6 +309,10 @@ func TestMQTT5ServerCloses(t *testing.T) {
 		w.publish("v1/devices/me/nowhere", "{}", 1) // processDevicePublish's last else
 		require.Equal(t, "PUBACK 0x90", w.next())
 		w.publish(tbapi.TopicAttrRequestPrefix+"7", "[1]", 1)
+		require.Equal(t, "PUBACK 0x99", w.next())
+		w.publish(tbapi.TopicAttrRequestPrefix+"7x", "{}", 1) // the id: Integer.parseInt fails
+		require.Equal(t, "PUBACK 0x99", w.next())
+		w.publish(tbapi.TopicRPCResponsePrefix+"x", "{}", 1)
 		require.Equal(t, "PUBACK 0x99", w.next())
 		w.publish(tbapi.TopicTelemetry, `{"a":1}`, 1)
 		require.Equal(t, "PUBACK 0x00", w.next(), "the session is still served")

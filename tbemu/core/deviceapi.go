@@ -25,10 +25,15 @@ func (c *Core) devicePublish(s *Session, topic string, payload []byte) (code byt
 	case strings.HasPrefix(topic, tbapi.TopicAttrRequestPrefix):
 		err = c.attributeRequest(s, topic, payload)
 	case strings.HasPrefix(topic, tbapi.TopicRPCResponsePrefix):
-		if !c.allow(s.deviceID, 0) {
+		reqID, ok := tbapi.ParseRPCResponseTopic(topic)
+		switch {
+		case !ok: // Integer.parseInt in processToDeviceRpcResponseMsg: AdaptorException
+			err = fmt.Errorf("rpc response topic %q: the id is not an integer", topic)
+		case !c.allow(s.deviceID, 0):
 			return 0, c.rateLimited(s.deviceID)
+		default:
+			c.rpcResponse(s.deviceID, reqID, payload)
 		}
-		c.rpcResponse(s.deviceID, topic, payload)
 	case strings.HasPrefix(topic, tbapi.TopicRPCRequestPrefix):
 		err = c.clientRPC(s, topic, payload)
 	case strings.HasPrefix(topic, "v2/fw/request/") || strings.HasPrefix(topic, "v2/sw/request/"):
@@ -141,8 +146,8 @@ func (c *Core) clientAttributes(id string, payload []byte) error {
 // and shared attributes asked for ({} asks for all of both).
 func (c *Core) attributeRequest(s *Session, topic string, payload []byte) error {
 	reqID, ok := tbapi.ParseAttrRequestTopic(topic)
-	if !ok {
-		return nil // not an integer id: ThingsBoard ignores the topic
+	if !ok { // Integer.parseInt in processGetAttributeRequestMsg: AdaptorException
+		return fmt.Errorf("attribute request topic %q: the id is not an integer", topic)
 	}
 	req, err := tbapi.DecodeAttrRequest(payload)
 	if err != nil {
@@ -188,7 +193,9 @@ func pick(attrs map[string]TsValue, keys []string, all bool) []tbapi.Member {
 func (c *Core) clientRPC(s *Session, topic string, payload []byte) error {
 	reqID, ok := tbapi.ParseRPCRequestTopic(topic)
 	if !ok {
-		return nil
+		// processToServerRpcRequestMsg catches only JSON errors: the
+		// NumberFormatException reaches exceptionCaught, as a bad chunk size.
+		return &protocolError{err: fmt.Errorf("rpc request topic %q: the id is not an integer", topic), code: CodeServerShuttingDown}
 	}
 	req, err := tbapi.DecodeRPCRequest(payload)
 	if err != nil {
