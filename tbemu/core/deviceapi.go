@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -9,15 +10,13 @@ import (
 )
 
 // devicePublish routes a device session's publish by topic. An error closes
-// the session.
-func (c *Core) devicePublish(s *Session, topic string, payload []byte) error {
-	if !s.allow(c.rateLimit(s.deviceID), c.clock.Now()) {
-		c.stats.rateLimited.Add(1)
-		c.touchCause(s.deviceID, "rate limit")
-		return errors.New(ReasonRateLimit)
-	}
+// the session (unless PublishCode keeps an MQTT 5 one); code is the PUBACK's
+// reason code otherwise.
+//
+// Rate limits are counted where ThingsBoard's transport service counts them
+// (see TransportLimits): after the payload parsed, per kind of message.
+func (c *Core) devicePublish(s *Session, topic string, payload []byte) (code byte, err error) {
 	c.touch(s.deviceID, false)
-	var err error
 	switch {
 	case topic == tbapi.TopicTelemetry:
 		err = c.telemetry(s.deviceID, payload)
@@ -26,29 +25,34 @@ func (c *Core) devicePublish(s *Session, topic string, payload []byte) error {
 	case strings.HasPrefix(topic, tbapi.TopicAttrRequestPrefix):
 		err = c.attributeRequest(s, topic, payload)
 	case strings.HasPrefix(topic, tbapi.TopicRPCResponsePrefix):
-		c.rpcResponse(s.deviceID, topic, payload)
+		reqID, ok := tbapi.ParseRPCResponseTopic(topic)
+		switch {
+		case !ok: // Integer.parseInt in processToDeviceRpcResponseMsg: AdaptorException
+			err = fmt.Errorf("rpc response topic %q: the id is not an integer", topic)
+		case !c.allow(s.deviceID, 0):
+			return 0, c.rateLimited(s.deviceID)
+		default:
+			c.rpcResponse(s.deviceID, reqID, payload)
+		}
 	case strings.HasPrefix(topic, tbapi.TopicRPCRequestPrefix):
 		err = c.clientRPC(s, topic, payload)
 	case strings.HasPrefix(topic, "v2/fw/request/") || strings.HasPrefix(topic, "v2/sw/request/"):
 		err = c.chunkRequest(s, topic, payload)
 	default:
-		// Unknown topic: PUBACK, and the session stays open.
+		// Unknown topic: PUBACK (MQTT 5: 0x90), and the session stays open.
+		code = CodeTopicNameInvalid
+	}
+	if errors.Is(err, errRateLimited) {
+		return code, err
 	}
 	if err != nil {
 		c.stats.parseErrors.Add(1)
-	}
-	return err
-}
-
-func (c *Core) rateLimit(deviceID string) float64 {
-	c.store.mu.RLock()
-	defer c.store.mu.RUnlock()
-	if d := c.store.devices[deviceID]; d != nil {
-		if p := c.store.profiles[d.ProfileID]; p != nil {
-			return p.RateLimit
+		var pe *protocolError
+		if !errors.As(err, &pe) {
+			err = payloadError(err) // the decoders' errors: ThingsBoard's AdaptorException
 		}
 	}
-	return 0
+	return code, err
 }
 
 // touch records activity (and a connect).
@@ -84,6 +88,13 @@ func (c *Core) telemetry(id string, payload []byte) error {
 	if err != nil {
 		return err
 	}
+	points := 0
+	for _, e := range entries {
+		points += dataPoints(e.Values)
+	}
+	if !c.allow(id, points) {
+		return c.rateLimited(id)
+	}
 	c.stats.telemetryMsgs.Add(1)
 	st := c.store.stateOf(id)
 	if st == nil {
@@ -112,6 +123,9 @@ func (c *Core) clientAttributes(id string, payload []byte) error {
 	if err != nil {
 		return err
 	}
+	if !c.allow(id, dataPoints(ms)) { // counted as telemetry, kv by kv
+		return c.rateLimited(id)
+	}
 	st := c.store.stateOf(id)
 	if st == nil {
 		return nil
@@ -132,12 +146,15 @@ func (c *Core) clientAttributes(id string, payload []byte) error {
 // and shared attributes asked for ({} asks for all of both).
 func (c *Core) attributeRequest(s *Session, topic string, payload []byte) error {
 	reqID, ok := tbapi.ParseAttrRequestTopic(topic)
-	if !ok {
-		return nil // not an integer id: ThingsBoard ignores the topic
+	if !ok { // Integer.parseInt in processGetAttributeRequestMsg: AdaptorException
+		return fmt.Errorf("attribute request topic %q: the id is not an integer", topic)
 	}
 	req, err := tbapi.DecodeAttrRequest(payload)
 	if err != nil {
 		return err
+	}
+	if !c.allow(s.deviceID, 0) {
+		return c.rateLimited(s.deviceID)
 	}
 	var resp tbapi.AttrResponse
 	all := req.ClientKeys == nil && req.SharedKeys == nil
@@ -176,21 +193,21 @@ func pick(attrs map[string]TsValue, keys []string, all bool) []tbapi.Member {
 func (c *Core) clientRPC(s *Session, topic string, payload []byte) error {
 	reqID, ok := tbapi.ParseRPCRequestTopic(topic)
 	if !ok {
-		return nil
+		// processToServerRpcRequestMsg catches only JSON errors: the
+		// NumberFormatException reaches exceptionCaught, as a bad chunk size.
+		return &protocolError{err: fmt.Errorf("rpc request topic %q: the id is not an integer", topic), code: CodeServerShuttingDown}
 	}
 	req, err := tbapi.DecodeRPCRequest(payload)
 	if err != nil {
 		return err
 	}
 	respTopic := tbapi.RPCResponseTopic(reqID)
-	if req.Method == "getSessionLimits" {
-		limits := tbapi.NewObj(nil).Int("maxPayloadSize", MaxPacketSize).Int("maxInflightMessages", 100)
-		rl := tbapi.NewObj(nil)
-		if rate := c.rateLimit(s.deviceID); rate > 0 {
-			rl.Str("messages", strconv.FormatFloat(rate, 'f', -1, 64)+":1")
-		}
-		c.deliver(s, respTopic, limits.Raw("rateLimits", rl.Bytes()).Bytes())
+	if req.Method == "getSessionLimits" { // answered by the transport, not counted
+		c.deliver(s, respTopic, c.sessionLimits(s.deviceID))
 		return nil
+	}
+	if !c.allow(s.deviceID, 0) {
+		return c.rateLimited(s.deviceID)
 	}
 	s.after(c.opts.ClientRPCTimeout, func() { c.deliver(s, respTopic, []byte(`{"error":"timeout"}`)) })
 	return nil
@@ -204,26 +221,40 @@ func (c *Core) chunkRequest(s *Session, topic string, payload []byte) error {
 	if !ok || !ct.Request {
 		return nil
 	}
-	size, present, err := tbapi.ParseChunkSize(payload)
-	if err != nil {
-		return err // NumberFormatException: the channel closes
+	// Integer.parseInt of the payload, an empty one being 0: a size that is
+	// not a 32-bit decimal throws NumberFormatException, which nothing in
+	// the transport catches, so Netty hands it to exceptionCaught and the
+	// channel closes (MQTT 5: after DISCONNECT 0x8B). A size of 0 or less
+	// means the one given before for this request id, or 0 (the whole file).
+	size := 0
+	if len(payload) > 0 {
+		n, ok := parseJavaInt(payload)
+		if !ok {
+			return &protocolError{err: fmt.Errorf("chunk size %q: not an integer", payload), code: CodeServerShuttingDown}
+		}
+		size = n
 	}
 	key := ct.Kind + "/" + strconv.Itoa(ct.RequestID)
 	s.mu.Lock()
 	cached, seen := s.fwReq[key]
 	s.mu.Unlock()
-	if !present {
+	if size <= 0 {
 		size = cached.size
+	}
+	if size > tbapi.MaxChunkSize { // checked before the package is looked up
+		return c.fwError(s, tbapi.FwErrPayloadTooLarge)
 	}
 	pkgID := cached.pkgID
 	if !seen {
+		// Only this lookup goes through the transport service, so only the
+		// first request of a request id is counted (GetOtaPackageRequestMsg).
+		if !c.allow(s.deviceID, 0) {
+			return c.rateLimited(s.deviceID)
+		}
 		pkgID = c.assignedFirmware(s.deviceID)
 	}
 	if pkgID == "" {
 		return c.fwError(s, tbapi.FwErrNotFound)
-	}
-	if size > tbapi.MaxChunkSize {
-		return c.fwError(s, tbapi.FwErrPayloadTooLarge)
 	}
 	s.mu.Lock()
 	if s.fwReq == nil {
@@ -247,8 +278,9 @@ func (c *Core) chunkRequest(s *Session, topic string, payload []byte) error {
 	return nil
 }
 
-// fwError publishes the error code, then the session closes.
+// fwError publishes the error code, then the session closes
+// (sendOtaPackageError: MQTT 5 gets DISCONNECT 0x83).
 func (c *Core) fwError(s *Session, code string) error {
 	c.deliver(s, tbapi.TopicFwError, []byte(code))
-	return errors.New("firmware request: " + code)
+	return &protocolError{err: errors.New("firmware request: " + code), code: CodeImplementationSpecific}
 }

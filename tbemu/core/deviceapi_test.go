@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -85,13 +84,11 @@ func TestClientSideRPC(t *testing.T) {
 	require.NoError(t, err)
 	_, c := r.device("r1", core.DeviceSpec{ProfileID: p.ID})
 	c.pub(tbapi.RPCRequestTopic(7), `{"method":"getSessionLimits","params":{}}`)
-	var limits struct {
-		MaxPayloadSize int               `json:"maxPayloadSize"`
-		RateLimits     map[string]string `json:"rateLimits"`
-	}
-	require.NoError(t, json.Unmarshal([]byte(c.take(tbapi.RPCResponseTopic(7)).payload), &limits))
-	require.Equal(t, 65536, limits.MaxPayloadSize)
-	require.Equal(t, map[string]string{"messages": "50:1"}, limits.RateLimits)
+	// RateLimit 50 stands for "50:1" messages and telemetry messages; a
+	// limit not set is null, as Jackson writes SessionLimits.
+	require.JSONEq(t, `{"maxPayloadSize":65536,"maxInflightMessages":100,`+
+		`"rateLimits":{"messages":"50:1","telemetryMessages":"50:1","telemetryDataPoints":null}}`,
+		c.take(tbapi.RPCResponseTopic(7)).payload)
 
 	c.pub(tbapi.RPCRequestTopic(8), `{"method":"getTime","params":{}}`)
 	r.clock.Advance(60*time.Second - time.Nanosecond)

@@ -12,11 +12,11 @@ import (
 // ProvisionCloseAfter after the response, whatever its status.
 func (c *Core) provisionPublish(s *Session, topic string, payload []byte) error {
 	if topic != tbapi.TopicProvisionRequest {
-		return errors.New("provision session: unexpected topic " + topic)
+		return &protocolError{err: errors.New("provision session: unexpected topic " + topic), code: CodeTopicNameInvalid}
 	}
 	req, err := tbapi.DecodeProvisionRequest(payload)
 	if err != nil {
-		return err // missing key or secret, unknown credentials type: closed, no answer
+		return provisionError(err) // missing key or secret, unknown credentials type: closed, no answer
 	}
 	resp := c.provision(req)
 	if resp.Status == tbapi.ProvisionSuccess {

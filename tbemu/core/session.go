@@ -34,17 +34,17 @@ const (
 	ReasonServerClosing      = "server closing"
 )
 
-// CONNACK return codes of Connect (MQTT 3.1.1). Under MQTT 5 an adapter
-// sends 0x86 (bad user name or password) for ConnRefusedNotAuthorized, as
-// ThingsBoard does for a bad token, and 0x88 for ConnRefusedUnavailable.
+// CONNACK return codes of Connect (MQTT 3.1.1, as ReturnCodeResolver maps
+// ThingsBoard's MQTT 5 codes: see RefusedConnack and V311Connack).
 const (
 	ConnAccepted             byte = 0
+	ConnRefusedIdentifier    byte = 2 // no user name or password, only a client id
 	ConnRefusedUnavailable   byte = 3
 	ConnRefusedNotAuthorized byte = 5
 )
 
-// SubackFailure is the SUBACK code of a refused filter under MQTT 3.1.1
-// (MQTT 5: ThingsBoard sends 0x8F; mochi, refusing in its ACL check, 0x87).
+// SubackFailure is the SUBACK code of a refused filter under MQTT 3.1.1;
+// MQTT 5 clients get CodeTopicFilterInvalid (0x8F) for it.
 const SubackFailure byte = 0x80
 
 // Session is one authenticated connection: a device's, or a provisioning
@@ -58,15 +58,13 @@ type Session struct {
 	provision bool
 	active    atomic.Int64 // unix ns of the last packet from the client
 	closed    atomic.Bool
+	mqtt5     atomic.Bool // the client speaks MQTT 5 (SetMQTT5)
 
 	mu   sync.Mutex
 	subs []subscription // in subscription order: the first match wins
 	// fwReq caches, per chunk request id, the package and chunk size (as
 	// ThingsBoard caches the package id per request id for the session).
 	fwReq map[string]fwRequest
-	// rate limiting: a token bucket of messages
-	tokens   float64
-	lastFill time.Time
 	// timers are the session's scheduled functions, cancelled when it ends.
 	timers        map[uint64]func() bool
 	nextTimer     uint64
@@ -100,6 +98,11 @@ func (s *Session) Closed() bool { return s.closed.Load() }
 
 // Conn returns the connection the session was opened with.
 func (s *Session) Conn() Conn { return s.conn }
+
+// SetMQTT5 tells the core the client speaks MQTT 5, before its first
+// publish. ThingsBoard then answers a QoS 1 publish whose payload does not
+// parse with PUBACK 0x99 and keeps the session (3.1.1 sessions are closed).
+func (s *Session) SetMQTT5() { s.mqtt5.Store(true) }
 
 // allowedFilters are the subscriptions ThingsBoard grants; others get 0x80.
 var allowedFilters = map[string]bool{
@@ -180,25 +183,6 @@ func (c *Core) watchIdle(s *Session, deadline time.Time) {
 		}
 		c.closeSession(s, ReasonInactivity)
 	})
-}
-
-// allow takes one message from the session's token bucket.
-func (s *Session) allow(rate float64, now time.Time) bool {
-	if rate <= 0 {
-		return true
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.lastFill.IsZero() {
-		s.tokens, s.lastFill = rate, now
-	}
-	s.tokens = min(rate, s.tokens+now.Sub(s.lastFill).Seconds()*rate)
-	s.lastFill = now
-	if s.tokens < 1 {
-		return false
-	}
-	s.tokens--
-	return true
 }
 
 // topicMatch reports whether an MQTT filter matches a topic name, level by

@@ -1,6 +1,10 @@
 package core
 
-import "github.com/tbsim/tbsim/firmware/tbapi"
+import (
+	"errors"
+
+	"github.com/tbsim/tbsim/firmware/tbapi"
+)
 
 // The calls an adapter makes for its clients' packets.
 
@@ -8,19 +12,48 @@ import "github.com/tbsim/tbsim/firmware/tbapi"
 // DefaultTransportApiService.validateCredentials): username or client id
 // "provision" gives a provisioning session at once; otherwise the access
 // token is the username (password and client id ignored), or MQTT_BASIC
-// credentials match. A refusal returns a nil session and
-// ConnRefusedNotAuthorized; a closed core ConnRefusedUnavailable.
+// credentials match. A refusal returns a nil session and the MQTT 3.1.1
+// code ThingsBoard sends for it: ConnRefusedNotAuthorized, or
+// ConnRefusedIdentifier when only a client id was given (an empty user name
+// or password counts as absent; ConnectMQTT sees the CONNECT's flags);
+// ConnRefusedUnavailable when the core is closed or the device is over its
+// Messages rate limit.
 func (c *Core) Connect(conn Conn, clientID, username, password string) (*Session, byte) {
+	s, code := c.ConnectMQTT(conn, ConnectPacket{ClientID: clientID, Username: username, Password: password,
+		HasUsername: username != "", HasPassword: password != ""})
+	return s, V311Connack(code)
+}
+
+// ConnectPacket is what a CONNECT carried.
+type ConnectPacket struct {
+	ClientID, Username, Password string
+	HasUsername, HasPassword     bool // the CONNECT's flags
+}
+
+// ConnectMQTT is Connect for an adapter that sees the CONNECT packet: it
+// returns the MQTT 5 CONNACK code (V311Connack maps it for MQTT 3.1.1):
+// ConnAccepted; RefusedConnack's code for credentials that match no device;
+// CodeServerUnavailable when the core is closed; CodeConnectionRateExceeded
+// when the session's opening is over the device's Messages limit (the
+// session-open event is counted as a message: onValidateDeviceResponse,
+// TbRateLimitsException). RefusalDisconnect gives the DISCONNECT that
+// follows a refusal under MQTT 5.
+func (c *Core) ConnectMQTT(conn Conn, p ConnectPacket) (*Session, byte) {
 	if c.closed.Load() {
-		return nil, ConnRefusedUnavailable
+		return nil, CodeServerUnavailable
 	}
-	s := &Session{c: c, conn: conn, clientID: clientID, timers: map[uint64]func() bool{}}
-	s.provision = username == tbapi.ProvisionUser || clientID == tbapi.ProvisionUser
+	s := &Session{c: c, conn: conn, clientID: p.ClientID, timers: map[uint64]func() bool{}}
+	s.provision = p.Username == tbapi.ProvisionUser || p.ClientID == tbapi.ProvisionUser
 	if !s.provision {
-		id, ok := c.authenticate(clientID, username, password)
+		id, ok := c.authenticate(p.ClientID, p.Username, p.Password)
 		if !ok {
 			c.stats.refused.Add(1)
-			return nil, ConnRefusedNotAuthorized
+			return nil, RefusedConnack(p.ClientID, p.HasUsername, p.HasPassword)
+		}
+		if !c.allow(id, 0) {
+			c.stats.refused.Add(1)
+			_ = c.rateLimited(id)
+			return nil, CodeConnectionRateExceeded
 		}
 		s.deviceID = id
 	}
@@ -73,22 +106,36 @@ func (c *Core) authenticate(clientID, user, pass string) (string, bool) {
 // payload, a rate limit, a firmware error...), in which case Conn.Close has
 // been called before Publish returns.
 func (c *Core) Publish(s *Session, topic string, payload []byte, qos byte) bool {
+	ack, _ := c.PublishCode(s, topic, payload, qos)
+	return ack
+}
+
+// PublishCode is Publish that also returns the PUBACK's reason code for an
+// MQTT 5 client: 0 (success), CodeTopicNameInvalid for a topic ThingsBoard
+// does not serve, or CodePayloadFormatInvalid for a QoS 1 payload that does
+// not parse in a session marked SetMQTT5 (which stays open).
+func (c *Core) PublishCode(s *Session, topic string, payload []byte, qos byte) (ack bool, code byte) {
 	if s == nil || s.closed.Load() {
-		return false
+		return false, 0
 	}
 	c.Ping(s)
 	var err error
 	if s.provision {
 		err = c.provisionPublish(s, topic, payload)
 	} else {
-		err = c.devicePublish(s, topic, payload)
+		code, err = c.devicePublish(s, topic, payload)
 	}
 	if err != nil {
+		var pe *protocolError
+		if qos > 0 && s.mqtt5.Load() && errors.As(err, &pe) && pe.adaptor {
+			c.log.Debug("payload refused", "client", s.clientID, "topic", topic, "error", err)
+			return true, pe.code
+		}
 		c.log.Debug("closing session", "client", s.clientID, "topic", topic, "error", err)
-		c.closeSession(s, err.Error())
-		return false
+		c.closeSessionCode(s, err.Error(), closeCode("", err))
+		return false, 0
 	}
-	return qos > 0 && !s.closed.Load()
+	return qos > 0 && !s.closed.Load(), code
 }
 
 // Subscribe handles one filter of a SUBSCRIBE and returns its SUBACK code:
@@ -144,11 +191,23 @@ func (c *Core) Disconnect(s *Session) {
 	}
 }
 
-// closeSession ends a session from the server side.
+// closeSession ends a session from the server side for one of the Reason*
+// constants.
 func (c *Core) closeSession(s *Session, reason string) {
-	if c.detach(s) {
-		s.conn.Close(reason)
+	c.closeSessionCode(s, reason, closeCode(reason, nil))
+}
+
+// closeSessionCode ends a session from the server side; an MQTT 5 client is
+// told code first (0: nothing) when its Conn can say it.
+func (c *Core) closeSessionCode(s *Session, reason string, code byte) {
+	if !c.detach(s) {
+		return
 	}
+	if cc, ok := s.conn.(CodeCloser); ok {
+		cc.CloseWithCode(reason, code)
+		return
+	}
+	s.conn.Close(reason)
 }
 
 // detach removes s from the tables and cancels its timers; false if it had

@@ -67,23 +67,41 @@ func (h *Hook) session(cl *mqtt.Client) *core.Session {
 	return nil
 }
 
-// OnConnect makes every session's id unique: ThingsBoard does not evict a
-// session for a repeated client id, a standard broker would.
+// OnConnect makes every session's id unique (ThingsBoard does not evict a
+// session for a repeated client id, a standard broker would) and opens the
+// core session. It answers a refusal itself, since mochi's own refusal
+// (OnConnectAuthenticate false) is always CONNACK 0x86 / 5: ThingsBoard's
+// code depends on what the CONNECT carried (core.RefusedConnack), and an
+// MQTT 5 client gets a DISCONNECT with the same code after the CONNACK
+// (onValidateDeviceResponse's closeCtx(ctx, returnCode)). The session-present
+// flag of the refusal is !cleanSession, as ThingsBoard sets it
+// (createMqttConnAckMsg).
 func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	cl.ID = cl.ID + "#" + strconv.FormatUint(h.seq.Add(1), 10)
-	return nil
+	s, code := h.core.ConnectMQTT(clientConn{h, cl}, core.ConnectPacket{
+		ClientID: pk.Connect.ClientIdentifier, Username: string(pk.Connect.Username), Password: string(pk.Connect.Password),
+		HasUsername: pk.Connect.UsernameFlag, HasPassword: pk.Connect.PasswordFlag,
+	})
+	if code == core.ConnAccepted {
+		if pk.ProtocolVersion == 5 {
+			s.SetMQTT5()
+		}
+		h.sessions.Store(cl, s)
+		return nil
+	}
+	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, SessionPresent: !pk.Connect.Clean, ReasonCode: core.V311Connack(code)}
+	if pk.ProtocolVersion == 5 {
+		ack.ReasonCode = code
+	}
+	if err := cl.WritePacket(ack); err == nil && pk.ProtocolVersion == 5 {
+		_ = cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: core.RefusalDisconnect(code)})
+	}
+	return packets.Code{Code: ack.ReasonCode, Reason: "refused"}
 }
 
-// OnConnectAuthenticate opens the core session. A refusal makes mochi send
-// CONNACK 5 under 3.1.1 (0x86 under MQTT 5), as ThingsBoard does for a bad
-// token.
+// OnConnectAuthenticate accepts the clients OnConnect opened a session for.
 func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	s, code := h.core.Connect(clientConn{h, cl}, pk.Connect.ClientIdentifier, string(pk.Connect.Username), string(pk.Connect.Password))
-	if code != core.ConnAccepted {
-		return false
-	}
-	h.sessions.Store(cl, s)
-	return true
+	return h.session(cl) != nil
 }
 
 // OnPacketRead marks activity: any packet, PINGREQ included, as ThingsBoard counts it.
@@ -111,15 +129,25 @@ func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	return s != nil && s.CanSubscribe(topic)
 }
 
-// OnSubscribed records the granted filters in the core.
+// OnSubscribed records the granted filters in the core, and gives an MQTT 5
+// client 0x8F for each refused one: ThingsBoard refuses filters only by
+// topic (processSubscribe: TOPIC_FILTER_INVALID), where mochi's ACL refusal
+// says 0x87 (and 0x80 under 3.1.1, which ThingsBoard sends too). mochi writes
+// the SUBACK from this very slice after the hook returns.
 func (h *Hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
 	s := h.session(cl)
 	if s == nil {
 		return
 	}
 	for i, f := range pk.Filters {
-		if i < len(codes) && codes[i] <= 1 {
+		if i >= len(codes) {
+			break
+		}
+		switch {
+		case codes[i] <= 1:
 			h.core.Subscribe(s, f.Filter, codes[i])
+		case cl.Properties.ProtocolVersion == 5:
+			codes[i] = core.CodeTopicFilterInvalid
 		}
 	}
 }
@@ -148,9 +176,14 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		cl.Stop(errNoSession)
 		return pk, packets.ErrRejectPacket
 	}
-	h.core.Publish(s, pk.TopicName, pk.Payload, pk.FixedHeader.Qos)
+	_, code := h.core.PublishCode(s, pk.TopicName, pk.Payload, pk.FixedHeader.Qos)
 	if s.Closed() {
 		return pk, packets.ErrRejectPacket
+	}
+	if code != 0 && cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
+		// mochi answers a packets.Code with a PUBACK of that code; an empty
+		// Reason keeps the reason-string property out, as in ThingsBoard's.
+		return pk, packets.Code{Code: code}
 	}
 	return pk, packets.CodeSuccessIgnore
 }
@@ -189,4 +222,17 @@ func (c clientConn) Close(reason string) {
 	c.cl.Stop(errors.New(reason))
 }
 
-var _ core.Conn = clientConn{}
+// CloseWithCode is Close after a DISCONNECT with code for an MQTT 5 client,
+// as ThingsBoard's closeCtx writes one before closing the channel (MQTT
+// 3.1.1 has no server DISCONNECT; code 0 means ThingsBoard sends none).
+func (c clientConn) CloseWithCode(reason string, code byte) {
+	if code != 0 && c.cl.Properties.ProtocolVersion == 5 {
+		_ = c.cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: code})
+	}
+	c.Close(reason)
+}
+
+var (
+	_ core.Conn       = clientConn{}
+	_ core.CodeCloser = clientConn{}
+)

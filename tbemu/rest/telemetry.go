@@ -53,9 +53,17 @@ func (h *handler) getTimeseries(w http.ResponseWriter, r *http.Request) {
 	}
 	keys := keysParam(r)
 	out := map[string][]map[string]any{}
-	for k, v := range h.c.Latest(id) {
+	latest := h.c.Latest(id)
+	for k, v := range latest {
 		if keys == nil || keys[k] {
 			out[k] = []map[string]any{{"ts": v.Ts, "value": restValue(v.Value, strict)}}
+		}
+	}
+	// A key asked for that has no value is there with a null value at the
+	// current time (TimeseriesLatestDao.findLatest).
+	for k := range keys {
+		if _, ok := latest[k]; !ok {
+			out[k] = []map[string]any{{"ts": h.now(), "value": nil}}
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
