@@ -132,6 +132,7 @@ func (r *runner) fleetOptions() sim.Options {
 	}
 	fw.ChunkTimeout = orDur(fs.ChunkTimeout, fw.ChunkTimeout)
 	fw.WriteAheadToken = fs.WriteAheadToken
+	fw.AcceptOtherTitle = fs.AcceptOtherTitle
 	fw.BackoffMin = orDur(fs.BackoffMin, 500*time.Millisecond)
 	fw.BackoffMax = orDur(fs.BackoffMax, 5*time.Second)
 	lo, hi := 50*time.Millisecond, 200*time.Millisecond
