@@ -62,6 +62,7 @@ type runOptions struct {
 	resetState        bool
 	writeAhead        bool
 	acceptOtherTitle  bool
+	chunkSize         int
 	maxInFlight       int
 }
 
@@ -97,6 +98,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.jsonFile, "json", "", "write the summary as JSON to this file")
 	f.StringVar(&o.console, "console", "", "stream this device's serial log (its MAC) to stderr")
 	f.StringVar(&o.wifiConnect, "wifi-connect", "1s-5s", "Wi-Fi connect time range, min-max")
+	f.IntVar(&o.chunkSize, "chunk-size", 4096, "firmware: bytes per OTA chunk request (the Arduino SDK asks 4096; 0 = the whole file; at most 65536)")
 	f.BoolVar(&o.acceptOtherTitle, "accept-other-title", false, "firmware option: download an assignment whose fw_title differs from the running image's (the Arduino SDK reports it FAILED)")
 	f.BoolVar(&o.writeAhead, "write-ahead-token", false, "firmware option: choose the access token and keep it in NVS before provisioning, so a lost answer does not strand the device")
 	f.StringArrayVar(&o.thresholds, "threshold", nil, "pass/fail criterion METRIC OP VALUE, e.g. 'provision.p95<2s', 'errors==0', 'online>=99%' (repeatable; exit 3 when one fails)")
@@ -218,6 +220,7 @@ func (o *runOptions) build() (sim.Options, error) {
 	fw.ProvisionKey, fw.ProvisionSecret = o.provisionKey, o.provisionSecret
 	fw.WriteAheadToken = o.writeAhead
 	fw.AcceptOtherTitle = o.acceptOtherTitle
+	fw.ChunkSize = o.chunkSize
 	if err := fw.Validate(); err != nil {
 		errs = append(errs, &exitError{ExitUsage, err})
 	}
