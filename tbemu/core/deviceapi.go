@@ -84,6 +84,12 @@ func (c *Core) touchCause(id, cause string) {
 // telemetry stores every accepted shape (JsonConverter.convertToTelemetry):
 // numeric strings become numbers, nulls are skipped.
 func (c *Core) telemetry(id string, payload []byte) error {
+	// Nearly every message is one flat object: read it without a tree and
+	// store it without allocating the keys the device always sends.
+	var buf [16]tbapi.FlatMember
+	if flat, ok := tbapi.DecodeFlat(payload, buf[:0]); ok {
+		return c.flatTelemetry(id, flat)
+	}
 	entries, err := tbapi.DecodeTelemetry(payload)
 	if err != nil {
 		return err
@@ -112,6 +118,37 @@ func (c *Core) telemetry(id string, payload []byte) error {
 			c.store.setLatest(st, m.Key, TsValue{Ts: ts, Value: tbapi.CastNumeric(m.Value)})
 			st.Points++
 		}
+	}
+	st.mu.Unlock()
+	c.store.markDirty(id, st)
+	return nil
+}
+
+// flatTelemetry stores one flat object of telemetry (see telemetry).
+func (c *Core) flatTelemetry(id string, flat []tbapi.FlatMember) error {
+	points := 0
+	for _, m := range flat {
+		if m.Value.Kind != tbapi.Null {
+			points++
+		}
+	}
+	if !c.allow(id, points) {
+		return c.rateLimited(id)
+	}
+	c.stats.telemetryMsgs.Add(1)
+	st := c.store.stateOf(id)
+	if st == nil {
+		return nil
+	}
+	now := c.nowMs()
+	st.mu.Lock()
+	st.Msgs++
+	for _, m := range flat {
+		if m.Value.Kind == tbapi.Null {
+			continue // ThingsBoard skips nulls
+		}
+		c.store.setLatest(st, st.key(m.Key), TsValue{Ts: now, Value: tbapi.CastNumeric(m.Value)})
+		st.Points++
 	}
 	st.mu.Unlock()
 	c.store.markDirty(id, st)
