@@ -21,13 +21,20 @@ type BoltNVS struct {
 }
 
 // OpenBoltNVS opens (or creates) the file.
-func OpenBoltNVS(path string) (*BoltNVS, error) { return openBoltNVS(path, false) }
+func OpenBoltNVS(path string) (*BoltNVS, error) { return openBoltNVS(path, false, 0) }
+
+// OpenBoltNVSMax is OpenBoltNVS with the file's size capped at maxBytes
+// (0: no cap): a write that needs a bigger file fails as it would on a
+// full disk, and nothing already written is touched.
+func OpenBoltNVSMax(path string, maxBytes int) (*BoltNVS, error) {
+	return openBoltNVS(path, false, maxBytes)
+}
 
 // OpenBoltNVSReadOnly opens an existing file for reading only (listings,
 // a read-only copy).
-func OpenBoltNVSReadOnly(path string) (*BoltNVS, error) { return openBoltNVS(path, true) }
+func OpenBoltNVSReadOnly(path string) (*BoltNVS, error) { return openBoltNVS(path, true, 0) }
 
-func openBoltNVS(path string, ro bool) (n *BoltNVS, err error) {
+func openBoltNVS(path string, ro bool, maxBytes int) (n *BoltNVS, err error) {
 	defer func() {
 		// bbolt panics on some damaged files (a truncated meta page): an
 		// error that names the file is what the user needs.
@@ -35,7 +42,7 @@ func openBoltNVS(path string, ro bool) (n *BoltNVS, err error) {
 			n, err = nil, fmt.Errorf("open nvs %s: damaged file: %v", path, r)
 		}
 	}()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, ReadOnly: ro})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, ReadOnly: ro, MaxSize: maxBytes})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open nvs %s: locked by another process (a running tbsim?)", path)
 	}

@@ -56,8 +56,11 @@ type Options struct {
 	// slot images), so the next run boots where this one stopped. "" keeps
 	// everything in memory.
 	StateDir string
-	BootTime time.Duration
-	Logger   *slog.Logger
+	// NVSMaxBytes caps nvs.db's size (0: no cap): writes that need a bigger
+	// file fail as on a full disk (how the disk-full path is tested).
+	NVSMaxBytes int
+	BootTime    time.Duration
+	Logger      *slog.Logger
 	// OnLine gets every serial line of every device (keep it cheap).
 	OnLine func(device string, l device.Line)
 	// Factory is the factory image in app0 (default: built for the firmware's
@@ -160,7 +163,7 @@ func (f *Fleet) openState() error {
 	if err := os.MkdirAll(f.opts.StateDir, 0o755); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	nvs, err := device.OpenBoltNVS(filepath.Join(f.opts.StateDir, "nvs.db"))
+	nvs, err := device.OpenBoltNVSMax(filepath.Join(f.opts.StateDir, NVSFile), f.opts.NVSMaxBytes)
 	if err != nil {
 		return err
 	}

@@ -241,3 +241,53 @@ func TestLostAnswerStrandsOrRecovers(t *testing.T) {
 		})
 	}
 }
+
+// A disk that fills during a run (nvs.db capped at its size, through the
+// real bbolt file): the token writes that fail are counted as nvs_write
+// errors with an example device, and no device runs on with a token its NVS
+// does not hold (it retries the write instead).
+func TestNVSDiskFull(t *testing.T) {
+	emu := startEmu(t, tbemu.Options{})
+	dir := t.TempDir()
+	opts := sim.Options{
+		Devices: 2, Seed: 4, Ramp: 500, Firmware: fastFirmware("tbsim-provision-key", "tbsim-provision-secret"),
+		WiFi: device.WiFiConfig{ConnectMin: 10 * time.Millisecond, ConnectMax: 20 * time.Millisecond},
+		Dial: emu.Dial, StateDir: dir, BootTime: time.Millisecond,
+	}
+	runFleet(t, opts, func(s sim.Snapshot) bool { return s.Online == 2 })
+	st, err := os.Stat(filepath.Join(dir, sim.NVSFile))
+	require.NoError(t, err)
+
+	opts.Devices, opts.NVSMaxBytes = 200, int(st.Size())
+	nvsErrors := func(s sim.Snapshot) (n int64, example string) {
+		for _, e := range s.Errors {
+			if e.Cause == "nvs_write" {
+				return e.Count, e.Example
+			}
+		}
+		return 0, ""
+	}
+	snap := runFleet(t, opts, func(s sim.Snapshot) bool {
+		n, _ := nvsErrors(s)
+		return n > 0 && len(emu.Devices()) == 200
+	})
+	n, example := nvsErrors(snap)
+	require.Positive(t, n)
+	require.NotEmpty(t, example)
+	require.Less(t, snap.Online, 200, "every device online although the disk is full")
+
+	// What the devices hold: a device online had its token written.
+	nvs, err := device.OpenBoltNVSReadOnly(filepath.Join(dir, sim.NVSFile))
+	require.NoError(t, err)
+	defer nvs.Close()
+	saved := 0
+	for i := range 200 {
+		if tok, _ := nvs.Device(device.NewIdentity(4, uint32(i)).Name()).GetString("tb", "token"); tok != "" {
+			saved++
+		}
+	}
+	require.Less(t, saved, 200, "all tokens saved: the cap did not bite")
+	fi, err := os.Stat(filepath.Join(dir, sim.NVSFile))
+	require.NoError(t, err)
+	require.LessOrEqual(t, fi.Size(), st.Size(), "the file grew past its cap")
+}

@@ -323,15 +323,18 @@ func TestDecodeFlat(t *testing.T) {
 		got, ok := DecodeFlat([]byte(in), nil)
 		if !ok {
 			t.Fatalf("DecodeFlat(%s) declined", in)
+			return
 		}
 		want, err := Parse([]byte(in))
 		if err != nil || len(want.Members) != len(got) {
 			t.Fatalf("%s: %d members, general %d (%v)", in, len(got), len(want.Members), err)
+			return
 		}
 		for i, m := range got {
 			w := want.Members[i]
 			if string(m.Key) != w.Key || m.Value.Kind != w.Value.Kind || m.Value.Str != w.Value.Str || m.Value.Bool != w.Value.Bool {
 				t.Fatalf("%s: member %d = %s %+v; want %s %+v", in, i, m.Key, m.Value, w.Key, w.Value)
+				return
 			}
 		}
 	}
@@ -352,10 +355,12 @@ func FuzzDecodeFlat(f *testing.F) {
 		want, err := Parse(data)
 		if err != nil || want.Kind != Object || len(want.Members) != len(got) {
 			t.Fatalf("DecodeFlat accepted %q; Parse: %v", data, err)
+			return
 		}
 		for i, m := range got {
 			if string(m.Key) != want.Members[i].Key || m.Value.Str != want.Members[i].Value.Str {
 				t.Fatalf("member %d differs", i)
+				return
 			}
 		}
 	})
