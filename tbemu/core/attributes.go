@@ -54,6 +54,13 @@ func (c *Core) setScopeAttributes(id, scope string, values []tbapi.Member) error
 
 // DeleteSharedAttributes removes keys and pushes {"deleted":[...]}.
 func (c *Core) DeleteSharedAttributes(id string, keys []string) error {
+	return c.DeleteAttributes(id, SharedScope, keys)
+}
+
+// DeleteAttributes removes keys of a scope (missing ones are ignored); for
+// the shared scope the device's subscribed sessions get {"deleted":[...]}
+// with the keys that existed.
+func (c *Core) DeleteAttributes(id, scope string, keys []string) error {
 	st := c.store.stateOf(id)
 	if st == nil {
 		return fmt.Errorf("%w: device %s", ErrNotFound, id)
@@ -61,14 +68,14 @@ func (c *Core) DeleteSharedAttributes(id string, keys []string) error {
 	var gone []string
 	st.mu.Lock()
 	for _, k := range keys {
-		if _, ok := st.Attrs[SharedScope][k]; ok {
-			delete(st.Attrs[SharedScope], k)
+		if _, ok := st.Attrs[scope][k]; ok {
+			delete(st.Attrs[scope], k)
 			gone = append(gone, k)
 		}
 	}
 	st.mu.Unlock()
 	c.store.markDirty(id, st)
-	if len(gone) > 0 {
+	if scope == SharedScope && len(gone) > 0 {
 		c.push(id, tbapi.AttrUpdate{Deleted: gone}.Encode())
 	}
 	return c.store.flushDirty()
