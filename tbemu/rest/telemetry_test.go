@@ -19,8 +19,10 @@ import (
 
 type pushes struct{ got []string }
 
-func (p *pushes) Deliver(topic string, payload []byte, qos byte) { p.got = append(p.got, string(payload)) }
-func (p *pushes) Close(string)                                   {}
+func (p *pushes) Deliver(topic string, payload []byte, qos byte) {
+	p.got = append(p.got, string(payload))
+}
+func (p *pushes) Close(string) {}
 
 // restRig is a core with a device, served by the REST handler, and a
 // logged-in token.
