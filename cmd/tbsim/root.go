@@ -82,7 +82,7 @@ func newRoot(e *env) *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &exitError{ExitUsage, fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())}
 	})
-	root.AddCommand(newRunCmd(e), newServerCmd(e), newOTACmd(e), newDevicesCmd(e), newNVSCmd(e), newFirmwareCmd(e), newScenarioCmd(e))
+	root.AddCommand(newRunCmd(e), newServerCmd(e), newOTACmd(e), newProfileCmd(e), newDevicesCmd(e), newNVSCmd(e), newFirmwareCmd(e), newScenarioCmd(e))
 	return root
 }
 
