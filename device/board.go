@@ -25,7 +25,8 @@ type BoardOptions struct {
 	WiFi     WiFiConfig
 	Dial     Dialer
 	Logger   *slog.Logger // nil: discard
-	// ConsoleLines bounds the serial-log ring buffer (default 64).
+	// ConsoleLines bounds the serial-log ring buffer (default 24: enough for
+	// a failure report; --console streams every line through OnLine).
 	ConsoleLines int
 	// BootTime is the reset-to-app_main delay (default 300 ms, the S3's log).
 	BootTime time.Duration
@@ -135,7 +136,7 @@ func NewBoard(o BoardOptions) (*Board, error) {
 		o.Flash = NewFlash(o.Store, espimage.ESP32S3, o.Factory, o.Firmware.Title, o.Firmware.Version)
 	}
 	if o.ConsoleLines <= 0 {
-		o.ConsoleLines = 64
+		o.ConsoleLines = 24
 	}
 	if o.BootTime == 0 {
 		o.BootTime = 300 * time.Millisecond
@@ -147,7 +148,7 @@ func NewBoard(o BoardOptions) (*Board, error) {
 	b := &Board{
 		opts:    o,
 		log:     log.With("device", o.Identity.Name()),
-		events:  make(chan boardEvent, 32), // small: 10,000 boards hold one each
+		events:  make(chan boardEvent, 8), // small: 10,000 boards hold one each; a full queue holds paho back
 		done:    make(chan struct{}),
 		console: make([]Line, o.ConsoleLines),
 	}

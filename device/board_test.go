@@ -158,9 +158,10 @@ func TestBoardEndToEnd(t *testing.T) {
 	fwCfg.TelemetryInterval = 100 * time.Millisecond
 	opts := BoardOptions{
 		Identity: id, Firmware: fwCfg, NVS: nvs.Device(id.Name()), Store: store, Factory: store.Add(factory),
-		WiFi:     WiFiConfig{ConnectMin: 10 * time.Millisecond, ConnectMax: 20 * time.Millisecond},
-		Dial:     func(ctx context.Context) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, "tcp", addr) },
-		BootTime: 10 * time.Millisecond,
+		WiFi:         WiFiConfig{ConnectMin: 10 * time.Millisecond, ConnectMax: 20 * time.Millisecond},
+		Dial:         func(ctx context.Context) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, "tcp", addr) },
+		BootTime:     10 * time.Millisecond,
+		ConsoleLines: 64, // the whole story, first boot included
 	}
 	b, err := NewBoard(opts)
 	require.NoError(t, err)

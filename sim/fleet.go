@@ -147,6 +147,7 @@ func NewContext(ctx context.Context, opts Options) (*Fleet, error) {
 		f.boards = append(f.boards, b)
 	}
 	f.track = make([]tracker, len(f.boards))
+	f.metrics.devices = int64(len(f.boards))
 	f.live = make([]bool, len(f.boards))
 	return f, nil
 }

@@ -15,8 +15,11 @@ type Metrics struct {
 	Provision  Trend // provisioning started to credentials saved
 	Connect    Trend // CONNECT to CONNACK 0
 	PublishAck Trend // PUBLISH to PUBACK
-	ChunkRTT   Trend // chunk request to chunk
-	OTA        Trend // update seen (DOWNLOADING) to UPDATED after the reboot
+	// PublishSteady is PublishAck from the first instant every device was
+	// online: the steady state, without the ramp's provisioning storm.
+	PublishSteady Trend
+	ChunkRTT      Trend // chunk request to chunk
+	OTA           Trend // update seen (DOWNLOADING) to UPDATED after the reboot
 
 	Outcomes    Counter // provisioned, reprovisioned, connect ok/refused, ota updated/failed, publishes
 	Disconnects Counter // established connections lost, by cause
@@ -26,6 +29,22 @@ type Metrics struct {
 	otaBytes          atomic.Int64 // chunk bytes written
 	otaFirst, otaLast atomic.Int64 // unix ns of the first and last chunk bytes: the download window
 	everOnline        atomic.Bool  // some device was online at some point of the run
+
+	devices   int64        // in the fleet, set at construction
+	onlineNow atomic.Int64 // devices online now, kept by transition
+	steady    atomic.Bool  // every device has been online at once
+}
+
+// publishAck records a PUBACK (and in the steady state, that too).
+func (m *Metrics) publishAck(topic string, d time.Duration) {
+	m.PublishAck.Observe(d)
+	if m.steady.Load() {
+		m.PublishSteady.Observe(d)
+	}
+	m.Outcomes.Add("publish acked", 1)
+	if topic == tbapi.TopicTelemetry {
+		m.Outcomes.Add("telemetry acked", 1)
+	}
 }
 
 // OTAWindow is the time between the first and the last chunk written by any
@@ -70,6 +89,11 @@ func (m *Metrics) transition(t *tracker, prev, cur device.BoardStatus, at time.T
 	}
 	if cur.State == firmware.StateOnline && prev.State != firmware.StateOnline {
 		m.everOnline.Store(true)
+		if m.onlineNow.Add(1) >= m.devices && m.devices > 0 {
+			m.steady.Store(true)
+		}
+	} else if prev.State == firmware.StateOnline && cur.State != firmware.StateOnline {
+		m.onlineNow.Add(-1)
 	}
 	if cur.State == firmware.StateProvisioning && prev.State != firmware.StateProvisioning && t.provStart.IsZero() {
 		t.provStart = at

@@ -117,7 +117,7 @@ func buildSnapshot(n int, status func(i int) (device.BoardStatus, bool), m *Metr
 	s.EverOnline = m.everOnline.Load()
 	s.Trends = map[string]TrendStats{
 		"provision": m.Provision.Stats(), "connect": m.Connect.Stats(), "publish": m.PublishAck.Stats(),
-		"chunk": m.ChunkRTT.Stats(), "ota": m.OTA.Stats(),
+		"publish_steady": m.PublishSteady.Stats(), "chunk": m.ChunkRTT.Stats(), "ota": m.OTA.Stats(),
 	}
 	s.Outcomes, s.Disconnects = m.Outcomes.Snapshot(), m.Disconnects.Snapshot()
 	s.Errors = m.Failures()

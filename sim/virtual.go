@@ -53,7 +53,7 @@ type VirtualOptions struct {
 	// as sim.Link does in real time.
 	Latency      time.Duration
 	OnLine       func(device string, l device.Line)
-	ConsoleLines int // serial ring per device (default 64)
+	ConsoleLines int // serial ring per device (default 24)
 	// EventLog, if set, gets one line per event a device handles: the
 	// replayable trace of the run.
 	EventLog io.Writer
@@ -98,7 +98,7 @@ func NewVirtual(o VirtualOptions) (*VFleet, error) {
 		o.BootTime = 300 * time.Millisecond
 	}
 	if o.ConsoleLines <= 0 {
-		o.ConsoleLines = 64
+		o.ConsoleLines = 24
 	}
 	if o.Latency == 0 {
 		o.Latency = 500 * time.Microsecond
@@ -114,6 +114,7 @@ func NewVirtual(o VirtualOptions) (*VFleet, error) {
 		o.Factory = img
 	}
 	factory := f.store.Add(o.Factory)
+	f.metrics.devices = int64(o.Devices)
 	for i := range o.Devices {
 		b, err := f.newBoard(i, factory)
 		if err != nil {
@@ -667,13 +668,4 @@ func (m *Metrics) connected(d time.Duration, ok bool) {
 		return
 	}
 	m.Outcomes.Add("connect failed", 1)
-}
-
-// publishAck records a PUBACK.
-func (m *Metrics) publishAck(topic string, d time.Duration) {
-	m.PublishAck.Observe(d)
-	m.Outcomes.Add("publish acked", 1)
-	if topic == tbapi.TopicTelemetry {
-		m.Outcomes.Add("telemetry acked", 1)
-	}
 }

@@ -163,6 +163,9 @@ func TestVirtualFleet(t *testing.T) {
 	if srv.telemetry < 50*12 {
 		t.Fatalf("server got %d telemetry messages; want at least %d", srv.telemetry, 50*12)
 	}
+	if st, all := snap.Trends["publish_steady"], snap.Trends["publish"]; st.Count == 0 || st.Count >= all.Count {
+		t.Fatalf("steady-state PUBACKs %d of %d: want those after every device was online, some but not all", st.Count, all.Count)
+	}
 	if got := snap.Trends["publish"]; got.P50 < time.Millisecond || got.P50 > 2*time.Millisecond {
 		t.Fatalf("publish p50 = %s; want the link's round trip (1 ms)", got.P50)
 	}

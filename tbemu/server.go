@@ -207,7 +207,10 @@ func (s *Server) listen() error {
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: s.opts.BrokerLogLevel})),
 		// The OTA chunk of a whole file can exceed the buffer: write it directly.
 		ClientNetWriteBufferSize: 4096,
-		ClientNetReadBufferSize:  4096,
+		// Devices send small packets (telemetry ~200 bytes, chunk requests a
+		// few): 1 KiB reads them in one go, and 10,000 connections keep 30 MiB
+		// less than with 4 KiB; a larger packet is read in several.
+		ClientNetReadBufferSize: 1024,
 	})
 	if s.opts.BrokerLogLevel < slog.LevelError {
 		s.mqtt.Log = s.log.With("component", "mochi")

@@ -233,6 +233,7 @@ func WriteJSON(w io.Writer, s Summary) error {
 
 var trendRows = []struct{ key, label string }{
 	{"provision", "provisioning"}, {"connect", "connect"}, {"publish", "publish → PUBACK"},
+	{"publish_steady", "  once all online"},
 	{"chunk", "chunk round trip"}, {"ota", "OTA end to end"},
 }
 

@@ -96,7 +96,7 @@ func (v Values) Get(name string) float64 { return v.m[name] }
 // Set overrides a metric (the scenario runner adds what only it knows).
 func (v Values) Set(name string, x float64) { v.m[name] = x }
 
-var trendNames = map[string]bool{"provision": true, "connect": true, "publish": true, "chunk": true, "ota": true}
+var trendNames = map[string]bool{"provision": true, "connect": true, "publish": true, "publish_steady": true, "chunk": true, "ota": true}
 var trendFields = map[string]bool{"avg": true, "p50": true, "p90": true, "p95": true, "p99": true, "max": true, "count": true}
 var plainMetrics = map[string]bool{
 	"ota.success": true, "ota.updated": true, "ota.failed": true, "reprovisioned": true, "provisioned": true,
