@@ -57,6 +57,8 @@ func TestOTAFullRollout(t *testing.T) {
 				require.Equal(t, tbapi.ChecksumHex(alg, data), pkg.Checksum)
 				require.NoError(t, s.AssignProfileFirmware(prof.ID, pkg.ID))
 
+				// ThingsBoard first pushes the deletion of fw_tag and fw_url.
+				require.Equal(t, `{"deleted":["fw_tag","fw_url"]}`, string(c.expect(t, tbapi.TopicAttributes)))
 				push, err := tbapi.DecodeAttrUpdate(c.expect(t, tbapi.TopicAttributes))
 				require.NoError(t, err)
 				var fw tbapi.FwInfo

@@ -135,6 +135,19 @@ func (s *Seq) Await(c *Client, n int, max time.Duration) []Packet {
 	if c == nil {
 		return nil
 	}
+	return s.await(c, n, max, s.Tr.Got)
+}
+
+// AwaitCanonical is Await with JSON payloads' members sorted (see
+// Transcript.GotCanonical).
+func (s *Seq) AwaitCanonical(c *Client, n int, max time.Duration) []Packet {
+	if c == nil {
+		return nil
+	}
+	return s.await(c, n, max, s.Tr.GotCanonical)
+}
+
+func (s *Seq) await(c *Client, n int, max time.Duration, got1 func(Packet)) []Packet {
 	var got []Packet
 	deadline := time.Now().Add(max)
 	for len(got) < n {
@@ -143,7 +156,7 @@ func (s *Seq) Await(c *Client, n int, max time.Duration) []Packet {
 			break
 		}
 		got = append(got, p)
-		s.Tr.Got(p)
+		got1(p)
 		if p.Type == pClosed {
 			return got
 		}
@@ -154,7 +167,7 @@ func (s *Seq) Await(c *Client, n int, max time.Duration) []Packet {
 			break
 		}
 		got = append(got, p)
-		s.Tr.Got(p)
+		got1(p)
 		if p.Type == pClosed {
 			break
 		}

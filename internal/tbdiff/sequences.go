@@ -42,6 +42,7 @@ func provisionReq(name, key, secret string, extra string) []byte {
 }
 
 func provConnect(s *Seq, v5 bool) *Client {
+	s.Tr.Alias("prov-"+s.T.run, "<prov-client>")
 	return s.Connect(ConnectOpts{V5: v5, ClientID: "prov-" + s.T.run, Username: Str("provision"), Clean: true})
 }
 
@@ -249,10 +250,13 @@ func attributeRequests(s *Seq) {
 		`{"clientKeys":"missing"}`,
 		`{"clientKeys":""}`,
 		`{"sharedKeys":["sa"]}`,
-		`{"sharedKeys":["sa","sb"]}`,
 		`{"clientKeys":"cc","sharedKeys":"sc"}`,
 	} {
 		s.Pub(c, fmt.Sprintf("v1/devices/me/attributes/request/%d", i+1), []byte(p), 1)
+		if p == `{}` {
+			s.AwaitCanonical(c, 2, 5*time.Second)
+			continue
+		}
 		s.Await(c, 2, 5*time.Second)
 	}
 	s.Tr.Note("step: QoS 0 request, then subscribed at QoS 0")
@@ -261,6 +265,9 @@ func attributeRequests(s *Seq) {
 	s.Sub(c, 0, "v1/devices/me/attributes/response/+")
 	s.Await(c, 1, 5*time.Second)
 	s.Pub(c, "v1/devices/me/attributes/request/21", []byte(`{"sharedKeys":"sa"}`), 1)
+	s.Await(c, 2, 5*time.Second)
+	s.Tr.Note("step: a two-element array of keys")
+	s.Pub(c, "v1/devices/me/attributes/request/22", []byte(`{"sharedKeys":["sa","sb"]}`), 1)
 	s.Await(c, 2, 5*time.Second)
 }
 
@@ -272,6 +279,7 @@ func attributeRequestErrors(s *Seq) {
 	s.Pub(c, "v1/devices/me/attributes/request/abc", []byte(`{"sharedKeys":"sa"}`), 1)
 	s.Await(c, 1, 5*time.Second)
 	s.Tr.Note("step: empty payload")
+	c = s.Token(token, false)
 	s.Pub(c, "v1/devices/me/attributes/request/5", nil, 1)
 	s.Await(c, 1, 5*time.Second)
 	s.Tr.Note("step: MQTT 5, empty payload")
@@ -414,6 +422,24 @@ func sessionLifecycle(s *Seq) {
 	for _, c := range []*Client{a, b, v5} {
 		s.Await(c, 1, 10*time.Second)
 	}
+	s.Tr.Note("step: two devices, one client id")
+	_, t1 := s.Device("one")
+	_, t2 := s.Device("two")
+	s.Tr.Alias("shared-id-"+s.T.run, "<shared-id>")
+	x := s.Connect(ConnectOpts{ClientID: "shared-id-" + s.T.run, Username: Str(t1), Clean: true})
+	y := s.Connect(ConnectOpts{ClientID: "shared-id-" + s.T.run, Username: Str(t2), Clean: true})
+	for _, c := range []*Client{x, y} {
+		if c != nil {
+			c.Ping()
+			s.Tr.Sent("PINGREQ")
+			s.Await(c, 1, 5*time.Second)
+		}
+	}
+	s.Tr.Note("step: MQTT 5, the same client id again for device one")
+	z := s.Connect(ConnectOpts{V5: true, ClientID: "shared-id-" + s.T.run, Username: Str(t1), Clean: true})
+	s.Connect(ConnectOpts{V5: true, ClientID: "shared-id-" + s.T.run, Username: Str(t1), Clean: true})
+	s.Await(z, 1, 5*time.Second)
+	s.Await(x, 1, 5*time.Second)
 }
 
 // otaNotAssigned: a chunk request with no firmware assigned.

@@ -3,6 +3,7 @@ package tbdiff
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -47,6 +48,22 @@ func (t *Transcript) Sent(format string, args ...any) { t.add("> " + fmt.Sprintf
 // Got records a packet from the server.
 func (t *Transcript) Got(p Packet) { t.add("< " + p.String()) }
 
+// GotCanonical records a packet whose JSON payload's member order is the
+// server's database order, not behaviour (ThingsBoard answers {} with the
+// client attributes as its attribute table lists them): members sorted.
+func (t *Transcript) GotCanonical(p Packet) {
+	if p.Type == pPublish {
+		var v any
+		if json.Unmarshal(p.Payload, &v) == nil {
+			b, _ := json.Marshal(v)
+			p.Payload = b
+			t.add("< " + p.String() + " (members sorted)")
+			return
+		}
+	}
+	t.Got(p)
+}
+
 // Note records a derived fact.
 func (t *Transcript) Note(format string, args ...any) { t.add("= " + fmt.Sprintf(format, args...)) }
 
@@ -61,8 +78,9 @@ var (
 	uuidRe = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 	// A generated access token in a provisioning answer: ThingsBoard's are 20
 	// alphanumeric characters, and so are the emulator's.
-	credRe = regexp.MustCompile(`"credentialsValue":"[A-Za-z0-9]{20}"`)
-	tsRe   = regexp.MustCompile(`"ts":\d{13}`)
+	// Payloads are shown %q-quoted, so the quotes may be escaped.
+	credRe = regexp.MustCompile(`(credentialsValue\\?":\\?")[A-Za-z0-9]{20}`)
+	tsRe   = regexp.MustCompile(`(\\?"ts\\?":)\d{13}`)
 )
 
 // normalise replaces only what must differ between two servers: what this
@@ -83,9 +101,9 @@ func (t *Transcript) normalise(s string) string {
 	for _, k := range keys {
 		s = strings.ReplaceAll(s, k, t.subst[k])
 	}
-	s = credRe.ReplaceAllString(s, `"credentialsValue":"<generated-token>"`)
+	s = credRe.ReplaceAllString(s, `${1}<generated-token>`)
 	s = uuidRe.ReplaceAllString(s, "<uuid>")
-	return tsRe.ReplaceAllString(s, `"ts":<ts>`)
+	return tsRe.ReplaceAllString(s, `${1}<ts>`)
 }
 
 // payloadString shows text payloads as they are and others by size and digest.

@@ -59,8 +59,14 @@ func (c *Core) DeleteSharedAttributes(id string, keys []string) error {
 
 // DeleteAttributes removes keys of a scope (missing ones are ignored); for
 // the shared scope the device's subscribed sessions get {"deleted":[...]}
-// with the keys that existed.
+// with every key asked for, in the order asked, whether it existed or not,
+// as ThingsBoard 4.3 pushes them (seen against it: a REST deletion of "p2"
+// and a missing "nope" pushes {"deleted":["p2","nope"]}).
 func (c *Core) DeleteAttributes(id, scope string, keys []string) error {
+	return c.deleteAttributes(id, scope, keys, true)
+}
+
+func (c *Core) deleteAttributes(id, scope string, keys []string, pushAll bool) error {
 	st := c.store.stateOf(id)
 	if st == nil {
 		return fmt.Errorf("%w: device %s", ErrNotFound, id)
@@ -75,6 +81,9 @@ func (c *Core) DeleteAttributes(id, scope string, keys []string) error {
 	}
 	st.mu.Unlock()
 	c.store.markDirty(id, st)
+	if pushAll {
+		gone = keys
+	}
 	if scope == SharedScope && len(gone) > 0 {
 		c.push(id, tbapi.AttrUpdate{Deleted: gone}.Encode())
 	}

@@ -53,6 +53,8 @@ func TestOTAQueuePaceExact(t *testing.T) {
 
 	pushedAt := func(name string) time.Time {
 		t.Helper()
+		// ThingsBoard first pushes the deletion of fw_tag and fw_url, never set.
+		require.Equal(t, `{"deleted":["fw_tag","fw_url"]}`, clients[name].take(tbapi.TopicAttributes).payload)
 		m := clients[name].take(tbapi.TopicAttributes)
 		require.Contains(t, m.payload, `"fw_version":"q`)
 		return m.at
@@ -107,12 +109,15 @@ func TestOTAUpdate(t *testing.T) {
 	require.Equal(t, "QUEUED", r.core.Latest(d.ID)[tbapi.KeyFwState].Value.Str)
 	require.Equal(t, "1.1.0", r.core.Latest(d.ID)[tbapi.KeyTargetFwVersion].Value.Str)
 	r.clock.Run()
+	// ThingsBoard 4.3 first pushes the deletion of fw_url although it was
+	// never set (fw_tag is the package's), then the fw_* values.
+	require.Equal(t, `{"deleted":["fw_url"]}`, c.take(tbapi.TopicAttributes).payload)
 	push, err := tbapi.DecodeAttrUpdate([]byte(c.take(tbapi.TopicAttributes).payload))
 	require.NoError(t, err)
 	var fw tbapi.FwInfo
 	require.True(t, fw.Merge(push.Values))
 	require.True(t, fw.Complete(), "all five keys in one push")
-	c.none() // fw_url and fw_tag were never set: no deletion to push
+	c.none()
 	require.Equal(t, "INITIATED", r.core.Latest(d.ID)[tbapi.KeyFwState].Value.Str)
 
 	var got []byte
@@ -131,6 +136,7 @@ func TestOTAUpdate(t *testing.T) {
 
 	// Unassigning deletes every fw_* key.
 	require.NoError(t, r.core.AssignDeviceFirmware(d.ID, ""))
-	require.Contains(t, c.take(tbapi.TopicAttributes).payload, `"deleted":["fw_title","fw_version"`)
+	// All nine fw_* keys, in the order ThingsBoard 4.3 lists them.
+	require.Equal(t, `{"deleted":["fw_checksum_algorithm","fw_version","fw_ts","fw_tag","fw_checksum","fw_title","fw_state","fw_size","fw_url"]}`, c.take(tbapi.TopicAttributes).payload)
 	require.Empty(t, r.core.Attributes(d.ID, core.SharedScope))
 }

@@ -1,7 +1,6 @@
 package core
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/tbsim/tbsim/firmware/tbapi"
@@ -12,11 +11,18 @@ import (
 // ProvisionCloseAfter after the response, whatever its status.
 func (c *Core) provisionPublish(s *Session, topic string, payload []byte) error {
 	if topic != tbapi.TopicProvisionRequest {
-		return errors.New("provision session: unexpected topic " + topic)
+		// PUBACK (MQTT 5: 0x90), then the session closes (DISCONNECT 0x90).
+		return &ackCloseError{ReasonTopicNameInvalid, reasonTopicPrefix + topic}
+	}
+	if _, err := tbapi.Parse(payload); err != nil {
+		// Not JSON (nor protobuf): the adaptor's error, closed without a PUBACK.
+		return payloadError{err}
 	}
 	req, err := tbapi.DecodeProvisionRequest(payload)
 	if err != nil {
-		return err // missing key or secret, unknown credentials type: closed, no answer
+		// A missing key or secret, an unknown credentials type: a runtime
+		// exception in ThingsBoard, acknowledged (0x83), then closed, no answer.
+		return &ackCloseError{ReasonImplementationSpecific, "provision request: " + err.Error()}
 	}
 	resp := c.provision(req)
 	if resp.Status == tbapi.ProvisionSuccess {
@@ -34,6 +40,10 @@ func (c *Core) provisionPublish(s *Session, topic string, payload []byte) error 
 	}
 	return nil
 }
+
+// reasonTopicPrefix starts the close reason of a provisioning session's
+// publish to another topic.
+const reasonTopicPrefix = "provision session: unexpected topic "
 
 // provision is DeviceProvisionServiceImpl.provisionDevice.
 func (c *Core) provision(req tbapi.ProvisionRequest) tbapi.ProvisionResponse {

@@ -32,6 +32,7 @@ const (
 	ReasonDeviceDeleted      = "device deleted"
 	ReasonCredentialsUpdated = "credentials updated"
 	ReasonServerClosing      = "server closing"
+	ReasonSessionReplaced    = "a new session of this device has the same client id"
 )
 
 // CONNACK return codes of Connect (MQTT 3.1.1). Under MQTT 5 an adapter
@@ -71,6 +72,26 @@ type Session struct {
 	timers        map[uint64]func() bool
 	nextTimer     uint64
 	closeSchedule bool // the provisioning close is scheduled
+	// v5 is set by the adapter for an MQTT 5 client (its publish errors are
+	// acknowledged with reason codes instead of closing).
+	v5 bool
+	// pendingAck is PublishAck's acknowledgement while the publish is being
+	// handled: a reply delivered to this session writes it first.
+	pendingAck func(reason byte)
+}
+
+// SetMQTT5 marks the session's client as MQTT 5.
+func (s *Session) SetMQTT5() { s.v5 = true }
+
+// MQTT5 reports whether the session's client speaks MQTT 5.
+func (s *Session) MQTT5() bool { return s.v5 }
+
+func (s *Session) takeAck() func(byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.pendingAck
+	s.pendingAck = nil
+	return a
 }
 
 type subscription struct {
@@ -101,13 +122,20 @@ func (s *Session) Closed() bool { return s.closed.Load() }
 // Conn returns the connection the session was opened with.
 func (s *Session) Conn() Conn { return s.conn }
 
-// allowedFilters are the subscriptions ThingsBoard grants; others get 0x80.
+// allowedFilters are the subscriptions ThingsBoard grants (the cases of
+// MqttTransportHandler.processSubscribe, MqttTopics' values); others get
+// 0x80. The short v2 and gateway filters are granted although the emulator
+// publishes nothing on them (seen on 4.3: v2/a, v1/gateway/rpc granted).
 var allowedFilters = map[string]bool{
 	tbapi.TopicAttributes: true, tbapi.TopicAttrResponseFilter: true,
 	tbapi.TopicRPCRequestFilter: true, tbapi.TopicRPCResponseFilter: true,
 	tbapi.TopicFwResponseFilter: true, tbapi.TopicFwError: true,
 	"v2/sw/response/+/chunk/+": true, "v2/sw/error": true,
-	"v2/a/res/+": true, "v2/r/req/+": true, "v2/r/res/+": true,
+	"v2/a": true, "v2/a/j": true, "v2/a/p": true,
+	"v2/a/res/+": true, "v2/a/res/j/+": true, "v2/a/res/p/+": true,
+	"v2/r/req/+": true, "v2/r/req/j/+": true, "v2/r/req/p/+": true,
+	"v2/r/res/+": true, "v2/r/res/j/+": true, "v2/r/res/p/+": true,
+	"v1/gateway/attributes": true, "v1/gateway/rpc": true, "v1/gateway/attributes/response": true,
 }
 
 // CanSubscribe reports whether ThingsBoard grants filter to this session:
@@ -138,6 +166,9 @@ func (c *Core) deliver(s *Session, topic string, payload []byte) {
 	qos, ok := s.subscribedQoS(topic)
 	if !ok {
 		qos = 1
+	}
+	if ack := s.takeAck(); ack != nil && !s.closed.Load() {
+		ack(0) // ThingsBoard acknowledges a request before it answers it
 	}
 	if !s.closed.Load() {
 		s.conn.Deliver(topic, payload, qos)

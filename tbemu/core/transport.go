@@ -1,6 +1,10 @@
 package core
 
-import "github.com/tbsim/tbsim/firmware/tbapi"
+import (
+	"errors"
+
+	"github.com/tbsim/tbsim/firmware/tbapi"
+)
 
 // The calls an adapter makes for its clients' packets.
 
@@ -23,6 +27,16 @@ func (c *Core) Connect(conn Conn, clientID, username, password string) (*Session
 			return nil, ConnRefusedNotAuthorized
 		}
 		s.deviceID = id
+	}
+	if !s.provision {
+		// A second session of the same device with the same client id ends
+		// the first, as on ThingsBoard 4.3 (seen); other client ids, and
+		// other devices with this client id, keep theirs.
+		for _, old := range c.deviceSessions(s.deviceID) {
+			if old.clientID == clientID {
+				c.closeSession(old, ReasonSessionReplaced)
+			}
+		}
 	}
 	now := c.clock.Now()
 	s.active.Store(now.UnixNano())
@@ -65,30 +79,69 @@ func (c *Core) authenticate(clientID, user, pass string) (string, bool) {
 	return "", false
 }
 
+// PublishAck handles a PUBLISH as ThingsBoard's transport does, reporting
+// the acknowledgement through ack (nil for QoS 0) at the moment ThingsBoard
+// writes its PUBACK: before any reply to the publish (an attribute response,
+// a chunk, a provisioning answer follow their PUBACK on ThingsBoard 4.3), or
+// just before the session is closed when ThingsBoard acknowledges and then
+// closes (a provisioning session's other topics and bad requests), or not at
+// all (a payload that does not parse under MQTT 3.1.1, a firmware error, a
+// rate limit: the session closes without one). reason is the MQTT 5 reason
+// code (0 success, 0x90 topic name invalid, 0x99 payload format invalid,
+// 0x83 implementation specific); under MQTT 5 (Session.SetMQTT5) a payload
+// that does not parse is acknowledged with 0x99 and the session stays.
+func (c *Core) PublishAck(s *Session, topic string, payload []byte, qos byte, ack func(reason byte)) {
+	if s == nil || s.closed.Load() {
+		return
+	}
+	if qos == 0 {
+		ack = nil
+	}
+	c.Ping(s)
+	s.mu.Lock()
+	s.pendingAck = ack
+	s.mu.Unlock()
+	var err error
+	var reason byte
+	if s.provision {
+		err = c.provisionPublish(s, topic, payload)
+	} else {
+		reason, err = c.devicePublishReason(s, topic, payload)
+	}
+	pending := s.takeAck()
+	var ae *ackCloseError
+	switch {
+	case err == nil:
+		if pending != nil && !s.closed.Load() {
+			pending(reason)
+		}
+		return
+	case errors.As(err, &ae):
+		if pending != nil {
+			pending(ae.code)
+		}
+	case s.v5 && isPayloadError(err):
+		if pending != nil {
+			pending(ReasonPayloadFormatInvalid)
+		}
+		return
+	}
+	c.log.Debug("closing session", "client", s.clientID, "topic", topic, "error", err)
+	c.closeSession(s, err.Error())
+}
+
 // Publish handles a PUBLISH from the client; payload is not kept after it
 // returns. Device publishes are consumed, never routed: replies go to this
 // session through its Conn, before Publish returns. It returns whether a
 // PUBACK is owed: for QoS 1, and for QoS 2 too (ThingsBoard answers QoS 2
 // with PUBACK), unless the publish closed the session (an unparseable
 // payload, a rate limit, a firmware error...), in which case Conn.Close has
-// been called before Publish returns.
+// been called before Publish returns. The PUBACK then follows the replies;
+// PublishAck orders them as ThingsBoard does.
 func (c *Core) Publish(s *Session, topic string, payload []byte, qos byte) bool {
-	if s == nil || s.closed.Load() {
-		return false
-	}
-	c.Ping(s)
-	var err error
-	if s.provision {
-		err = c.provisionPublish(s, topic, payload)
-	} else {
-		err = c.devicePublish(s, topic, payload)
-	}
-	if err != nil {
-		c.log.Debug("closing session", "client", s.clientID, "topic", topic, "error", err)
-		c.closeSession(s, err.Error())
-		return false
-	}
-	return qos > 0 && !s.closed.Load()
+	acked := false
+	c.PublishAck(s, topic, payload, qos, func(byte) { acked = true })
+	return acked && !s.closed.Load()
 }
 
 // Subscribe handles one filter of a SUBSCRIBE and returns its SUBACK code:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,7 +47,7 @@ func (h *Hook) ID() string { return "thingsboard" }
 func (h *Hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnDisconnect,
-		mqtt.OnPublish, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPacketRead,
+		mqtt.OnPublish, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPacketRead, mqtt.OnPacketEncode,
 	}, []byte{b})
 }
 
@@ -74,16 +75,80 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	return nil
 }
 
-// OnConnectAuthenticate opens the core session. A refusal makes mochi send
-// CONNACK 5 under 3.1.1 (0x86 under MQTT 5), as ThingsBoard does for a bad
-// token.
+// OnConnectAuthenticate opens the core session. A refusal is answered as
+// ThingsBoard 4.3 answers it (MqttTransportHandler.onValidateDeviceResponse):
+// the CONNACK code depends on which of user name, password and client id
+// were sent, and under MQTT 5 a DISCONNECT with the same code follows; then
+// the connection closes (mochi's own CONNACK finds it closed).
 func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	s, code := h.core.Connect(clientConn{h, cl}, pk.Connect.ClientIdentifier, string(pk.Connect.Username), string(pk.Connect.Password))
 	if code != core.ConnAccepted {
+		v5 := cl.Properties.ProtocolVersion == 5
+		reason := refusalCode(pk.Connect, code, v5)
+		cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ReasonCode: reason})
+		if v5 {
+			cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: reason})
+		}
+		cl.Stop(packets.ErrBadUsernameOrPassword)
 		return false
+	}
+	if cl.Properties.ProtocolVersion == 5 {
+		s.SetMQTT5()
 	}
 	h.sessions.Store(cl, s)
 	return true
+}
+
+// refusalCode is ThingsBoard's CONNACK code for a refused CONNECT: bad user
+// name or password (MQTT 5 0x86) when a user name came without a password
+// or the reverse, or all three fields came; client identifier not valid
+// (0x85) for a non-blank client id alone; not authorized (0x87) otherwise.
+// MQTT 3.1.1 maps both 0x86 and 0x87 to 5 and 0x85 to 2; a busy server is
+// 3 (0x88).
+func refusalCode(c packets.ConnectParams, code byte, v5 bool) byte {
+	if code == core.ConnRefusedUnavailable {
+		if v5 {
+			return 0x88
+		}
+		return 3
+	}
+	r5, r3 := byte(0x87), byte(5)
+	switch {
+	case c.UsernameFlag && c.PasswordFlag && c.ClientIdentifier != "" || c.UsernameFlag != c.PasswordFlag:
+		r5 = 0x86
+	case strings.TrimSpace(c.ClientIdentifier) != "":
+		r5, r3 = 0x85, 2
+	}
+	if v5 {
+		return r5
+	}
+	return r3
+}
+
+// OnPacketEncode gives the packets mochi writes ThingsBoard's form:
+// CONNACK's session-present flag is !cleanSession even for a new session
+// (a quirk of MqttTransportHandler.createMqttConnAckMsg) and carries no
+// MQTT 5 properties; a refused MQTT 5 subscription is 0x8F (topic filter
+// invalid), not mochi's 0x87; DISCONNECT carries no reason string.
+func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	switch pk.FixedHeader.Type {
+	case packets.Connack:
+		pk.SessionPresent = !cl.Properties.Clean
+		pk.Properties = packets.Properties{}
+	case packets.Suback:
+		if pk.ProtocolVersion == 5 {
+			codes := append([]byte(nil), pk.ReasonCodes...)
+			for i, c := range codes {
+				if c == packets.ErrNotAuthorized.Code {
+					codes[i] = 0x8F
+				}
+			}
+			pk.ReasonCodes = codes
+		}
+	case packets.Disconnect:
+		pk.Properties = packets.Properties{}
+	}
+	return pk
 }
 
 // OnPacketRead marks activity: any packet, PINGREQ included, as ThingsBoard counts it.
@@ -148,11 +213,18 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		cl.Stop(errNoSession)
 		return pk, packets.ErrRejectPacket
 	}
-	h.core.Publish(s, pk.TopicName, pk.Payload, pk.FixedHeader.Qos)
-	if s.Closed() {
-		return pk, packets.ErrRejectPacket
-	}
-	return pk, packets.CodeSuccessIgnore
+	// The hook writes the PUBACK itself, when the core says ThingsBoard
+	// would: before the replies to the publish, with MQTT 5 reason codes,
+	// or not at all. mochi writes none for a rejected packet.
+	v5 := s.MQTT5()
+	h.core.PublishAck(s, pk.TopicName, pk.Payload, pk.FixedHeader.Qos, func(reason byte) {
+		ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID}
+		if v5 {
+			ack.ReasonCode = reason
+		}
+		cl.WritePacket(ack)
+	})
+	return pk, packets.ErrRejectPacket
 }
 
 // clientConn is the core's way back to one mochi client.
@@ -183,9 +255,15 @@ func (c clientConn) Deliver(topic string, payload []byte, qos byte) {
 }
 
 // Close forgets the client (mochi does not call OnDisconnect for a client
-// whose CONNACK failed) and stops it.
+// whose CONNACK failed) and stops it; an MQTT 5 client first gets the
+// DISCONNECT ThingsBoard sends for that reason.
 func (c clientConn) Close(reason string) {
 	c.h.sessions.Delete(c.cl)
+	if c.cl.Properties.ProtocolVersion == 5 {
+		if code, ok := core.DisconnectCode(reason); ok {
+			c.cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: code})
+		}
+	}
 	c.cl.Stop(errors.New(reason))
 }
 

@@ -26,6 +26,19 @@ func keysParam(r *http.Request) map[string]bool {
 	return out
 }
 
+// keysList is the keys parameter in its order, without repeats.
+func keysList(r *http.Request) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, k := range strings.Split(r.URL.Query().Get("keys"), ",") {
+		if k != "" && !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // restValue writes a value as ThingsBoard's REST does: strings unless
 // useStrictDataTypes=true.
 func restValue(v tbapi.Value, strict bool) any {
@@ -58,9 +71,17 @@ func (h *handler) getTimeseries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := map[string][]map[string]any{}
-	for k, v := range h.c.Latest(id) {
+	latest := h.c.Latest(id)
+	for k, v := range latest {
 		if keys == nil || keys[k] {
 			out[k] = []map[string]any{{"ts": v.Ts, "value": restValue(v.Value, strict)}}
+		}
+	}
+	// A key asked for by name that the device never sent is listed with a
+	// null value stamped now, as ThingsBoard 4.3 answers.
+	for k := range keys {
+		if _, ok := latest[k]; !ok {
+			out[k] = []map[string]any{{"ts": h.now(), "value": nil}}
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -103,7 +124,12 @@ func (h *handler) getHistory(w http.ResponseWriter, r *http.Request, id string, 
 				pts = append(pts, map[string]any{"ts": v.Ts, "value": restValue(v.Value, strict)})
 			}
 		}
-		// History is in arrival order; ThingsBoard orders by ts (stable for equal ts).
+		// History is in arrival order; ThingsBoard orders by ts. Values of
+		// one millisecond (QUEUED and INITIATED can share one here) keep
+		// their arrival order as if a later one were a moment newer.
+		if !asc {
+			slices.Reverse(pts)
+		}
 		slices.SortStableFunc(pts, func(a, b map[string]any) int {
 			d := a["ts"].(int64) - b["ts"].(int64)
 			if !asc {
@@ -133,12 +159,12 @@ func (h *handler) deleteAttributes(w http.ResponseWriter, r *http.Request) {
 	if !h.checkScope(w, scope) {
 		return
 	}
-	keys := keysParam(r)
+	keys := keysList(r)
 	if len(keys) == 0 {
 		h.badRequest(w, "Empty keys: []")
 		return
 	}
-	if err := h.c.DeleteAttributes(id, scope, slices.Sorted(maps.Keys(keys))); err != nil {
+	if err := h.c.DeleteAttributes(id, scope, keys); err != nil {
 		h.writeError(w, err)
 		return
 	}
@@ -244,7 +270,13 @@ func (h *handler) postRPC(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	resp, err := h.c.SendRPC(ctx, id, req.Method, req.Params, kind == "twoway", timeout)
 	if err != nil {
-		if errors.Is(err, core.ErrOffline) || errors.Is(err, core.ErrTimeout) {
+		// No session subscribed to RPC is RpcError.NO_ACTIVE_CONNECTION, 409
+		// with no body on ThingsBoard 4.3; no answer in time is 504.
+		if errors.Is(err, core.ErrOffline) {
+			w.WriteHeader(http.StatusConflict)
+			return
+		}
+		if errors.Is(err, core.ErrTimeout) {
 			w.WriteHeader(http.StatusGatewayTimeout)
 			return
 		}
