@@ -2,7 +2,7 @@ package tbdiff
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -588,7 +588,8 @@ func otaPacing(s *Seq) {
 	_, err = s.T.REST.SaveProfile(s.Ctx, p)
 	s.NoteErr("REST assign firmware to the profile", err)
 	var mu sync.Mutex
-	buckets := map[string]int{}
+	var arrivals []time.Duration
+	never := 0
 	var wg sync.WaitGroup
 	for _, c := range clients {
 		wg.Add(1)
@@ -599,14 +600,13 @@ func otaPacing(s *Seq) {
 				p, ok := c.Next(time.Until(deadline))
 				if !ok {
 					mu.Lock()
-					buckets["never"]++
+					never++
 					mu.Unlock()
 					return
 				}
 				if p.Type == pPublish && strings.Contains(string(p.Payload), `"fw_version"`) {
-					r := ratio(time.Since(start), s.T.Params.OTAPackInterval)
 					mu.Lock()
-					buckets[r]++
+					arrivals = append(arrivals, time.Since(start))
 					mu.Unlock()
 					return
 				}
@@ -614,46 +614,70 @@ func otaPacing(s *Seq) {
 		}(c)
 	}
 	wg.Wait()
-	var keys []string
-	for k := range buckets {
-		keys = append(keys, k)
+	slices.Sort(arrivals)
+	// The first, the middle and the last push as shares of the interval:
+	// a queue that spreads its pack over the interval gives 0.0x, 0.5x and
+	// 1.0x here; one that releases a pack at once gives 0.0x, 0.0x, 1.0x.
+	for _, k := range []int{0, n / 2, n - 1} {
+		if k < len(arrivals) {
+			s.Tr.Note("push %d of %d at %s of the pack interval", k+1, n, ratio(arrivals[k], s.T.Params.OTAPackInterval))
+		}
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		s.Tr.Note("fw push to %d devices at %s of the pack interval", buckets[k], k)
+	if never > 0 {
+		s.Tr.Note("%d devices got no push", never)
 	}
 }
 
-// rateLimit: a burst past the device's message rate limit.
+// rateLimit: attribute requests up to the device's message rate limit,
+// paced so each is answered, then a burst past it, then a connect right
+// after (ThingsBoard's transportDeviceMsgRateLimit counts attribute
+// requests, RPC, chunk requests and session opens; telemetry and client
+// attributes count against its separate telemetry limits, left unset here).
 func rateLimit(s *Seq) {
 	if s.T.Params.RateLimit <= 0 {
 		s.Tr.Note("skipped: no rate limit configured")
 		return
 	}
 	_, token := s.Device("dev")
+	// Let the bucket the connect below drew on fill up again.
 	c := s.Token(token, false)
-	n := s.T.Params.RateLimit + 5
-	s.Tr.Sent("%d telemetry publishes at once", n)
+	s.Await(c, 0, time.Second)
+	n := s.T.Params.RateLimit - 1
+	s.Tr.Sent("%d attribute requests, each after the answer to the last", n)
+	acks, answers := 0, 0
 	for i := 0; i < n; i++ {
-		c.Publish("v1/devices/me/telemetry", []byte(fmt.Sprintf(`{"i":%d}`, i)), 1)
+		c.Publish(fmt.Sprintf("v1/devices/me/attributes/request/%d", i+1), []byte(`{"sharedKeys":"x"}`), 1)
+		for k := 0; k < 2; k++ {
+			if p, ok := c.Next(5 * time.Second); ok {
+				switch p.Type {
+				case pPuback:
+					acks++
+				case pPublish:
+					answers++
+				default:
+					s.Tr.Got(p)
+				}
+			}
+		}
 	}
-	acks := 0
+	s.Tr.Note("%d PUBACKs and %d answers", acks, answers)
+	s.Tr.Sent("5 attribute requests at once")
+	for i := 0; i < 5; i++ {
+		c.Publish(fmt.Sprintf("v1/devices/me/attributes/request/%d", 100+i), []byte(`{"sharedKeys":"x"}`), 1)
+	}
 	for {
 		p, ok := c.Next(5 * time.Second)
 		if !ok {
-			s.Tr.Note("still open after %d PUBACKs", acks)
-			return
+			s.Tr.Note("still open")
+			break
 		}
-		if p.Type == pPuback {
-			acks++
-			continue
-		}
-		s.Tr.Got(p)
 		if p.Type == pClosed {
-			s.Tr.Note("%d PUBACKs, then closed (limit %d)", acks, s.T.Params.RateLimit)
-			return
+			s.Tr.Got(p)
+			break
 		}
 	}
+	s.Tr.Note("step: MQTT 5 connect right after")
+	s.Token(token, true)
 }
 
 // idleTimeout: a session that sends nothing is closed after the inactivity timeout.
@@ -665,4 +689,14 @@ func idleTimeout(s *Seq) {
 	_, token := s.Device("dev")
 	c := s.Token(token, false)
 	s.AwaitClose(c, 0, s.T.Params.Inactivity, s.T.Params.Inactivity*2+10*time.Second, "of the inactivity timeout")
+	s.Tr.Note("step: a PINGREQ at half the timeout keeps the session")
+	c = s.Token(token, false)
+	deadline := time.Now().Add(s.T.Params.Inactivity / 2)
+	if p, ok := c.Next(time.Until(deadline)); ok {
+		s.Tr.Got(p)
+	}
+	c.Ping()
+	mark := c.Since()
+	s.Tr.Sent("PINGREQ")
+	s.AwaitClose(c, mark-s.T.Params.Inactivity/2, s.T.Params.Inactivity, s.T.Params.Inactivity*3+10*time.Second, "of the inactivity timeout, counted from the connect")
 }

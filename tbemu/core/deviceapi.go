@@ -19,7 +19,7 @@ func (c *Core) devicePublish(s *Session, topic string, payload []byte) error {
 // devicePublishReason is devicePublish with the MQTT 5 reason code of its
 // PUBACK: 0x90 for a topic ThingsBoard does not know.
 func (c *Core) devicePublishReason(s *Session, topic string, payload []byte) (byte, error) {
-	if !s.allow(c.rateLimit(s.deviceID), c.clock.Now()) {
+	if !c.allowDevice(s.deviceID, c.rateLimit(s.deviceID), c.clock.Now()) {
 		c.stats.rateLimited.Add(1)
 		c.touchCause(s.deviceID, "rate limit")
 		return 0, errors.New(ReasonRateLimit)

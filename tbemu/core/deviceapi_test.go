@@ -235,6 +235,7 @@ func TestRateLimitClosesSession(t *testing.T) {
 		require.True(t, c.pub(tbapi.TopicTelemetry, `{"i":1}`), "message %d", i)
 		r.clock.Advance(200 * time.Millisecond)
 	}
+	r.clock.Advance(time.Second) // the bucket fills up (the connect took one)
 	for i := 0; i < 5; i++ { // the full bucket of 5 at one instant
 		require.True(t, c.pub(tbapi.TopicTelemetry, `{"i":1}`))
 	}
@@ -242,6 +243,14 @@ func TestRateLimitClosesSession(t *testing.T) {
 	require.Equal(t, core.ReasonRateLimit, c.closed)
 	require.Equal(t, int64(1), r.core.Stats().RateLimited)
 	require.Equal(t, "rate limit", r.core.Attributes(d.ID, core.ServerScope)["tbsimLastCloseCause"].Value.Str)
+
+	// The limit is the device's: a session opened at once is refused (a
+	// session open is a message on ThingsBoard), one a moment later is not.
+	_, code := r.dial("again", d.Credentials.Token, "")
+	require.Equal(t, core.ConnRefusedRateLimited, code)
+	r.clock.Advance(time.Second)
+	_, code = r.dial("again", d.Credentials.Token, "")
+	require.Equal(t, core.ConnAccepted, code)
 }
 
 // Changed credentials and a deleted device close the sessions; nothing is

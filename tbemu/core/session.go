@@ -42,6 +42,9 @@ const (
 	ConnAccepted             byte = 0
 	ConnRefusedUnavailable   byte = 3
 	ConnRefusedNotAuthorized byte = 5
+	// ConnRefusedRateLimited is the core's own code for a device over its
+	// message rate: MQTT 5 0x9F (then DISCONNECT 0x96), MQTT 3.1.1 3.
+	ConnRefusedRateLimited byte = 0x9F
 )
 
 // SubackFailure is the SUBACK code of a refused filter under MQTT 3.1.1
@@ -65,9 +68,6 @@ type Session struct {
 	// fwReq caches, per chunk request id, the package and chunk size (as
 	// ThingsBoard caches the package id per request id for the session).
 	fwReq map[string]fwRequest
-	// rate limiting: a token bucket of messages
-	tokens   float64
-	lastFill time.Time
 	// timers are the session's scheduled functions, cancelled when it ends.
 	timers        map[uint64]func() bool
 	nextTimer     uint64
@@ -213,22 +213,33 @@ func (c *Core) watchIdle(s *Session, deadline time.Time) {
 	})
 }
 
-// allow takes one message from the session's token bucket.
-func (s *Session) allow(rate float64, now time.Time) bool {
+// rateBucket is a device's message allowance: the limit is the device's,
+// not its session's, as ThingsBoard keeps one per device (so a session
+// opened right after one closed over the limit is refused too).
+type rateBucket struct {
+	mu       sync.Mutex
+	tokens   float64
+	lastFill time.Time
+}
+
+// allowDevice takes one message from the device's token bucket.
+func (c *Core) allowDevice(id string, rate float64, now time.Time) bool {
 	if rate <= 0 {
 		return true
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.lastFill.IsZero() {
-		s.tokens, s.lastFill = rate, now
+	v, _ := c.buckets.LoadOrStore(id, &rateBucket{})
+	b := v.(*rateBucket)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lastFill.IsZero() {
+		b.tokens, b.lastFill = rate, now
 	}
-	s.tokens = min(rate, s.tokens+now.Sub(s.lastFill).Seconds()*rate)
-	s.lastFill = now
-	if s.tokens < 1 {
+	b.tokens = min(rate, b.tokens+now.Sub(b.lastFill).Seconds()*rate)
+	b.lastFill = now
+	if b.tokens < 1 {
 		return false
 	}
-	s.tokens--
+	b.tokens--
 	return true
 }
 

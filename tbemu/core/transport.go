@@ -27,6 +27,13 @@ func (c *Core) Connect(conn Conn, clientID, username, password string) (*Session
 			return nil, ConnRefusedNotAuthorized
 		}
 		s.deviceID = id
+		// Opening a session is a message too (SESSION_EVENT_MSG_OPEN): over
+		// the device's limit ThingsBoard refuses it (connection rate
+		// exceeded; seen on 4.3 right after a close over the limit).
+		if !c.allowDevice(id, c.rateLimit(id), c.clock.Now()) {
+			c.stats.rateLimited.Add(1)
+			return nil, ConnRefusedRateLimited
+		}
 	}
 	if !s.provision {
 		// A second session of the same device with the same client id ends
@@ -51,7 +58,12 @@ func (c *Core) Connect(conn Conn, clientID, username, password string) (*Session
 		c.stats.connects.Add(1)
 		c.touch(s.deviceID, true)
 	}
-	c.watchIdle(s, now.Add(c.opts.InactivityTimeout))
+	if !s.provision {
+		// A provisioning session is never registered with ThingsBoard's
+		// session activity checks: only its 60 s close ends it (seen on
+		// 4.3 with a 20 s inactivity timeout).
+		c.watchIdle(s, now.Add(c.opts.InactivityTimeout))
+	}
 	return s, ConnAccepted
 }
 

@@ -87,7 +87,11 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		reason := refusalCode(pk.Connect, code, v5)
 		cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ReasonCode: reason})
 		if v5 {
-			cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: reason})
+			disc := reason
+			if code == core.ConnRefusedRateLimited {
+				disc = 0x96 // message rate too high
+			}
+			cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: disc})
 		}
 		cl.Stop(packets.ErrBadUsernameOrPassword)
 		return false
@@ -106,9 +110,15 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 // MQTT 3.1.1 maps both 0x86 and 0x87 to 5 and 0x85 to 2; a busy server is
 // 3 (0x88).
 func refusalCode(c packets.ConnectParams, code byte, v5 bool) byte {
-	if code == core.ConnRefusedUnavailable {
+	switch code {
+	case core.ConnRefusedUnavailable:
 		if v5 {
 			return 0x88
+		}
+		return 3
+	case core.ConnRefusedRateLimited:
+		if v5 {
+			return 0x9F
 		}
 		return 3
 	}
