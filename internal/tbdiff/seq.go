@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -137,6 +138,22 @@ func (s *Seq) Await(c *Client, n int, max time.Duration) []Packet {
 		return nil
 	}
 	return s.await(c, n, max, s.Tr.Got)
+}
+
+// AwaitUnordered is Await for packets whose order the server does not fix
+// (ThingsBoard saves an OTA assignment's attributes and deletes fw_tag and
+// fw_url concurrently: either push may come first): the step's lines sorted.
+func (s *Seq) AwaitUnordered(c *Client, n int, max time.Duration) []Packet {
+	if c == nil {
+		return nil
+	}
+	var lines []Packet
+	got := s.await(c, n, max, func(p Packet) { lines = append(lines, p) })
+	slices.SortStableFunc(lines, func(a, b Packet) int { return strings.Compare(a.String(), b.String()) })
+	for _, p := range lines {
+		s.Tr.Got(p)
+	}
+	return got
 }
 
 // AwaitCanonical is Await with JSON payloads' members sorted (see
