@@ -333,3 +333,41 @@ func TestSessionPublishCopiesPayload(t *testing.T) {
 		require.Equal(t, fmt.Sprintf("original %03d", i), string(p.Payload))
 	}
 }
+
+// An update the bootloader cannot load (issue 14: an IRAM segment past the
+// S3's IRAM, "bad load address range"), through the real parts: the
+// firmware downloads and verifies it, ESP-IDF's esp_ota_end and
+// set_boot_partition accept it, the board restarts, the bootloader falls
+// back to 1.0.0, and the firmware reports the update FAILED once online.
+func TestBoardUnbootableUpdateRollsBack(t *testing.T) {
+	factory, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP32S3, Title: "CORE_ESP32", Version: "1.0.0", Size: 4096})
+	require.NoError(t, err)
+	update := espimage.Assemble(espimage.ESP32S3, 0x40378000, []espimage.RawSegment{
+		{LoadAddr: 0x3C000020, Data: factory[espimage.AppDescOffset : espimage.AppDescOffset+espimage.AppDescSize]},
+		{LoadAddr: 0x403E0000, Data: make([]byte, 4096)}, // SOC_IRAM_HIGH: just past the IRAM
+	})
+	h, addr := startTinyTB(t, update)
+	store := NewImageStore()
+	fwCfg := firmware.Defaults()
+	fwCfg.ProvisionKey, fwCfg.ProvisionSecret = "k", "s"
+	b, err := NewBoard(BoardOptions{
+		Identity: NewIdentity(4, 0), Firmware: fwCfg, NVS: NewMemNVS(), Store: store, Factory: store.Add(factory),
+		WiFi:     WiFiConfig{ConnectMin: time.Millisecond, ConnectMax: 2 * time.Millisecond},
+		Dial:     func(ctx context.Context) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, "tcp", addr) },
+		BootTime: time.Millisecond,
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, b, "FAILED on 1.0.0 after a restart", func(s BoardStatus) bool {
+		return s.BootCount == 2 && s.State == firmware.StateOnline && s.OTAState == tbapi.FwFailed
+	})
+	st := b.Status()
+	require.Equal(t, "1.0.0", st.Version)
+	require.Equal(t, firmware.ResetSW, st.LastReset)
+	require.Contains(t, st.OTAError, "rollback: CORE_ESP32 v1.1.0 did not boot")
+	require.Equal(t, 0, b.opts.Flash.Running())
+	require.Equal(t, 1, h.provisions())
+}

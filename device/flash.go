@@ -133,13 +133,17 @@ func (f *Flash) writeEntry(i int, e OTAEntry) {
 	f.Otadata[i] = e
 }
 
+// bootable is the bootloader's image_load(ESP_IMAGE_LOAD) of a slot: the
+// image verifies, and every segment it copies to RAM may be loaded there
+// (verify_load_addresses). An update can write and select an image that
+// fails the second check; the bootloader then boots the other slot.
 func (f *Flash) bootable(slot int) bool {
 	b := f.Slots[slot].Blob
 	if b == nil {
 		return false
 	}
-	_, err := b.Image(f.Chip)
-	return err == nil
+	img, err := b.Image(f.Chip)
+	return err == nil && img.CheckLoad() == nil
 }
 
 // Running returns the running slot (-1 before Boot).

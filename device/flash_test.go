@@ -2,6 +2,7 @@ package device
 
 import (
 	"encoding/hex"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -244,6 +245,46 @@ func TestImageStoreDedup(t *testing.T) {
 	require.Len(t, w.own, 4097)
 }
 
+// Devices downloading one image at the same time share one buffer: 200
+// interleaved 1 MiB downloads allocate about 1 MiB, not 200; a writer whose
+// bytes differ gets a private copy and still ends with its own content.
+func TestImageStoreConcurrentDownloads(t *testing.T) {
+	store := NewImageStore()
+	img := buildImage(t, espimage.ESP32S3, "big", 1<<20)
+	other := append([]byte(nil), img...)
+	other[len(other)/2] ^= 0xFF
+	const n = 200
+	writers := make([]*BlobWriter, n)
+	for i := range writers {
+		writers[i] = store.NewWriter(len(img))
+	}
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	for off := 0; off < len(img); off += 4096 { // in lockstep: nobody finished first
+		for i, w := range writers {
+			src := img
+			if i == n-1 {
+				src = other
+			}
+			w.Write(src[off:min(off+4096, len(src))])
+		}
+	}
+	runtime.ReadMemStats(&m1)
+	if got := m1.TotalAlloc - m0.TotalAlloc; got > 4<<20 {
+		t.Fatalf("%d interleaved downloads allocated %d MiB; want about 2 (one shared, one diverged)", n, got>>20)
+	}
+	blobs := make([]*Blob, n)
+	for i, w := range writers {
+		blobs[i] = w.Commit()
+	}
+	for i := range n - 1 {
+		require.Same(t, blobs[0], blobs[i], "one blob for the same content")
+	}
+	require.Equal(t, img, blobs[0].Bytes())
+	require.Equal(t, other, blobs[n-1].Bytes())
+	require.Empty(t, store.inflight, "finished downloads are forgotten")
+}
+
 func BenchmarkOTAWrite1MiB(b *testing.B) {
 	store := NewImageStore()
 	img := buildImage(b, espimage.ESP32S3, "big", 1<<20)
@@ -282,3 +323,49 @@ func TestFlashStateRoundTrip(t *testing.T) {
 }
 
 func hexSum(b [32]byte) string { return hex.EncodeToString(b[:]) }
+
+// An ESP-IDF bootloader (no app descriptor, RAM only) is refused at the end
+// of an update as an application must carry its descriptor; so is an
+// ESP8266 image, before any segment is read.
+func TestOTARefusesBootloaderAndESP8266(t *testing.T) {
+	f := newTestFlash(t, NewImageStore())
+	bootloader := espimage.Assemble(espimage.ESP32S3, 0x403C8700, []espimage.RawSegment{
+		{LoadAddr: 0x3FCD0000, Data: make([]byte, 512)}, {LoadAddr: 0x403C8700, Data: make([]byte, 1024)},
+	})
+	err := writeUpdate(f, bootloader)
+	require.ErrorIs(t, err, ErrUpdateActivate)
+	require.ErrorIs(t, err, espimage.ErrBootloader)
+	require.ErrorContains(t, err, "bootloader image, not an application")
+
+	esp8266 := append([]byte{0xE9, 1, 2, 0x40, 0, 0, 0x10, 0x40, 0, 0, 0x10, 0x40, 64, 0, 0, 0}, make([]byte, 96)...)
+	require.ErrorIs(t, writeUpdate(f, esp8266), espimage.ErrESP8266)
+	slot, err := f.Boot()
+	require.NoError(t, err)
+	require.Equal(t, 0, slot)
+}
+
+// An image that verifies but that the bootloader cannot load (issue 14: one
+// 1 MiB IRAM segment, as the old firmware build wrote) is written and
+// selected like any update, as esp_ota_end and esp_ota_set_boot_partition
+// do; at the reset the bootloader refuses it and boots the old slot.
+func TestOTAImageTheBootloaderRefuses(t *testing.T) {
+	f := newTestFlash(t, NewImageStore())
+	desc := buildImage(t, espimage.ESP32S3, "1.1.0", 4096)[espimage.AppDescOffset : espimage.AppDescOffset+espimage.AppDescSize]
+	img := espimage.Assemble(espimage.ESP32S3, 0x40370000, []espimage.RawSegment{
+		{LoadAddr: 0x3C000020, Data: desc}, {LoadAddr: 0x40370000, Data: make([]byte, 1<<20)},
+	})
+	require.NoError(t, writeUpdate(f, img))
+	require.NoError(t, f.SetBoot("CORE_ESP32", "1.1.0"))
+	require.Equal(t, 1, f.SelectedSlot())
+	slot, err := f.Boot()
+	require.NoError(t, err)
+	require.Equal(t, 0, slot, "the bootloader fell back to the image that loads")
+	require.Equal(t, "1.0.0", f.RunningImage().Version)
+
+	// The same bytes laid out as ESP-IDF does (espimage.Build) boot.
+	require.NoError(t, writeUpdate(f, buildImage(t, espimage.ESP32S3, "1.1.0", 1<<20)))
+	require.NoError(t, f.SetBoot("CORE_ESP32", "1.1.0"))
+	slot, err = f.Boot()
+	require.NoError(t, err)
+	require.Equal(t, 1, slot)
+}

@@ -3,6 +3,7 @@ package device
 import (
 	"bytes"
 	"crypto/sha256"
+	"strconv"
 	"sync"
 
 	"github.com/tbsim/tbsim/device/espimage"
@@ -11,8 +12,9 @@ import (
 // ImageStore keeps slot contents once per SHA-256, shared by every device:
 // 1,000 devices holding the same 1 MiB image hold one copy.
 type ImageStore struct {
-	mu    sync.Mutex
-	blobs map[[32]byte]*Blob
+	mu       sync.Mutex
+	blobs    map[[32]byte]*Blob
+	inflight map[string]*shared // downloads in progress, by size and first bytes
 }
 
 // NewImageStore returns an empty store.
@@ -106,15 +108,51 @@ func (s *ImageStore) Bytes() int {
 
 // BlobWriter streams an image in. While the bytes match a blob the store
 // already holds it keeps no copy of its own, so devices taking an update
-// someone already finished cost no image memory; a private copy is compared
-// with the stored blobs before it is hashed, so the many devices downloading
-// one update at once end up sharing one blob, hashed once.
+// someone already finished cost no image memory. Devices downloading the
+// same image at the same time share one growing buffer (see shared): the
+// first to reach an offset appends, the others compare; only a writer whose
+// bytes differ takes a private copy. A private copy is compared with the
+// stored blobs before it is hashed, so equal content ends up as one blob.
 type BlobWriter struct {
 	s    *ImageStore
-	size int // the announced size: a private copy is allocated once
+	size int // the announced size
 	n    int
-	cand *Blob  // a stored blob whose prefix equals what was written
-	own  []byte // private copy once no candidate matches
+	cand *Blob   // a stored blob whose prefix equals what was written
+	sh   *shared // or a download in progress whose bytes equal ours so far
+	own  []byte  // private copy once neither matches
+}
+
+// shared is the content of downloads in progress of one image (same size,
+// same first bytes). Its buffer has the whole size as capacity and only
+// grows: a slice of it stays valid, so a finished writer's blob can be a
+// slice of it while others still append behind.
+type shared struct {
+	key     string
+	mu      sync.Mutex
+	data    []byte
+	writers int
+}
+
+// writeAt offers p at off: it matches what is there, or extends it.
+func (g *shared) writeAt(off int, p []byte) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	end := off + len(p)
+	if off > len(g.data) || end > cap(g.data) {
+		return false
+	}
+	have := min(end, len(g.data))
+	if !bytes.Equal(g.data[off:have], p[:have-off]) {
+		return false
+	}
+	g.data = append(g.data, p[have-off:]...)
+	return true
+}
+
+func (g *shared) prefix(n int) []byte {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.data[:n:n]
 }
 
 // NewWriter starts a streaming write of about size bytes.
@@ -125,8 +163,10 @@ func (w *BlobWriter) Len() int { return w.n }
 
 // Write appends p.
 func (w *BlobWriter) Write(p []byte) {
-	if w.n == 0 && w.own == nil {
-		w.cand = w.s.findPrefix(p)
+	if w.n == 0 && w.own == nil && w.cand == nil && w.sh == nil {
+		if w.cand = w.s.findPrefix(p); w.cand == nil && w.size > 0 {
+			w.sh = w.s.join(w.size, p)
+		}
 	}
 	if w.cand != nil {
 		if d := w.cand.data; w.n+len(p) <= len(d) && bytes.Equal(d[w.n:w.n+len(p)], p) {
@@ -135,6 +175,15 @@ func (w *BlobWriter) Write(p []byte) {
 		}
 		w.own = append(make([]byte, 0, max(w.size, w.n+len(p))), w.cand.data[:w.n]...)
 		w.cand = nil
+	}
+	if w.sh != nil {
+		if w.sh.writeAt(w.n, p) {
+			w.n += len(p)
+			return
+		}
+		w.own = append(make([]byte, 0, max(w.size, w.n+len(p))), w.sh.prefix(w.n)...)
+		w.s.leave(w.sh)
+		w.sh = nil
 	}
 	if w.own == nil {
 		w.own = make([]byte, 0, max(w.size, len(p)))
@@ -154,16 +203,48 @@ func (s *ImageStore) findPrefix(p []byte) *Blob {
 	return nil
 }
 
+// join returns the shared download of the image of this size that begins
+// with first (what a writer offers at offset 0), making one if needed.
+func (s *ImageStore) join(size int, first []byte) *shared {
+	key := strconv.Itoa(size) + "\x00" + string(first[:min(len(first), 64)])
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inflight == nil {
+		s.inflight = map[string]*shared{}
+	}
+	g := s.inflight[key]
+	if g == nil {
+		g = &shared{key: key, data: make([]byte, 0, size)}
+		s.inflight[key] = g
+	}
+	g.writers++
+	return g
+}
+
+// leave drops a writer from a shared download; the last one forgets it (a
+// blob may still hold a slice of its bytes).
+func (s *ImageStore) leave(g *shared) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g.writers--; g.writers <= 0 && s.inflight[g.key] == g {
+		delete(s.inflight, g.key)
+	}
+}
+
 // Commit stores the content and returns a reference to it.
 func (w *BlobWriter) Commit() *Blob {
-	cand, own := w.cand, w.own
-	w.own, w.cand = nil, nil
+	cand, sh, own := w.cand, w.sh, w.own
+	w.own, w.cand, w.sh = nil, nil, nil
 	if cand != nil && w.n == len(cand.data) {
 		return w.s.ref(cand)
 	}
 	data := own
-	if cand != nil {
+	switch {
+	case cand != nil:
 		data = cand.data[:w.n]
+	case sh != nil:
+		data = sh.prefix(w.n)
+		defer w.s.leave(sh)
 	}
 	if b := w.s.findEqual(data); b != nil {
 		return b // comparing is several times cheaper than hashing
@@ -198,4 +279,9 @@ func (s *ImageStore) findEqual(data []byte) *Blob {
 }
 
 // Discard drops what was written.
-func (w *BlobWriter) Discard() { w.own, w.cand = nil, nil }
+func (w *BlobWriter) Discard() {
+	if w.sh != nil {
+		w.s.leave(w.sh)
+	}
+	w.own, w.cand, w.sh = nil, nil, nil
+}

@@ -37,6 +37,11 @@ type Config struct {
 	Title   string // the factory image's title (CURRENT_FIRMWARE_TITLE)
 	Version string // the factory image's version
 
+	// Server names the ThingsBoard host as the seed's TB_SERVER does; the
+	// firmware only prints it ("[PROVISION] Connecting to: <Server>"): where
+	// the device really connects is the Session port's business.
+	Server string
+
 	ProvisionKey    string
 	ProvisionSecret string
 	// Credentials asks for ACCESS_TOKEN (server-generated token) or MQTT_BASIC
@@ -67,6 +72,13 @@ type Config struct {
 	// is online again instead of stranded. Off by default: the seed lets the
 	// server generate the token.
 	WriteAheadToken bool
+	// AcceptOtherTitle downloads an assignment whose fw_title differs from
+	// the running image's title. Off by default, as in the Arduino SDK
+	// 0.14.0, which reports such an assignment FAILED ("Received firmware
+	// title (X) is different and not meant for this device (Y)"): a title
+	// names a kind of device, and its image may not suit this hardware.
+	// On, a fleet can move to a renamed product line.
+	AcceptOtherTitle bool
 	// RestartAckTimeout bounds the wait for the UPDATING report (or an RPC
 	// answer) to be acknowledged before restarting.
 	RestartAckTimeout time.Duration
@@ -95,6 +107,14 @@ func Defaults() Config {
 		RestartAckTimeout:         2 * time.Second,
 		NVSNamespace:              "tb",
 	}
+}
+
+// server is Server for the serial log, which must not show an empty name.
+func (c *Config) server() string {
+	if c.Server == "" {
+		return "(server not configured)"
+	}
+	return c.Server
 }
 
 // NVS keys (at most 15 characters, as NVS requires).

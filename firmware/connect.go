@@ -24,6 +24,7 @@ func (m *Machine) loadCredentials() {
 		}
 		m.creds, m.hasCreds = Credentials{ClientID: id, Username: user, Password: pass}, true
 		m.log("[NVS] MQTT credentials loaded: clientId=" + id + " username=" + user)
+		m.log("[PROVISION] Already provisioned")
 		return
 	}
 	token, err := m.p.NVS.GetString(ns, nvsKeyToken)
@@ -33,13 +34,14 @@ func (m *Machine) loadCredentials() {
 	}
 	m.creds, m.hasCreds = Credentials{ClientID: m.name, Username: token}, true
 	m.log("[NVS] Token loaded: " + token)
+	m.log("[PROVISION] Already provisioned")
 }
 
+// noCredentials logs what the seed logs when NVS has no token; a read that
+// failed (not a missing key) is worth a line of its own.
 func (m *Machine) noCredentials(err error) {
 	if err != nil && !isNotFound(err) {
 		m.log("[NVS] Read failed: " + err.Error())
-	} else {
-		m.log("[NVS] No saved token found")
 	}
 	m.log("[PROVISION] Not provisioned - will request provisioning")
 }
@@ -92,8 +94,7 @@ func (m *Machine) connectOrProvision() {
 func (m *Machine) startProvisioning() {
 	m.state = StateProvisioning
 	m.provSent = false
-	m.log("[PROVISION] Device name: " + m.name)
-	m.log("[PROVISION] Connecting to ThingsBoard for provisioning...")
+	m.log("[PROVISION] Connecting to: " + m.cfg.server())
 	if err := m.p.Session.Connect(Credentials{ClientID: m.name, Username: tbapi.ProvisionUser}); err != nil {
 		m.log("[PROVISION] Connect failed: " + err.Error())
 		m.offline(FailNetwork)
@@ -157,12 +158,14 @@ func (m *Machine) sendProvisionRequest() {
 	if err := m.p.Session.Subscribe(tbapi.TopicProvisionResponse, m.cfg.QoS); err != nil {
 		m.log("[PROVISION] Subscribe failed: " + err.Error())
 	}
+	// The seed's two lines, in its order: the name after "Sending".
+	m.log("[PROVISION] Sending provisioning request...")
+	m.log("[PROVISION] Device name: " + m.name)
 	if _, err := m.p.Session.Publish(tbapi.TopicProvisionRequest, req.Encode(), m.cfg.QoS); err != nil {
 		m.provisionFailed(FailPublish, "request not sent: "+err.Error())
 		return
 	}
 	m.provSent = true
-	m.log("[PROVISION] Request sent, waiting for response...")
 	m.setTimer(timerConnect, m.cfg.ProvisionTimeout)
 }
 
@@ -208,6 +211,7 @@ func (m *Machine) randomHex(n int) string {
 
 func (m *Machine) provisionResponse(payload []byte) {
 	m.stopTimer(timerConnect)
+	m.log("[PROVISION] Response received!")
 	resp, err := tbapi.DecodeProvisionResponse(payload)
 	if err != nil {
 		m.provisionFailed(FailProvisionMalformed, "malformed response: "+err.Error())

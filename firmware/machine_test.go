@@ -16,6 +16,7 @@ const mac = "24:0A:C4:12:34:56"
 func cfg() firmware.Config {
 	c := firmware.Defaults()
 	c.ProvisionKey, c.ProvisionSecret = "key", "secret"
+	c.Server = "tb.example.com"
 	return c
 }
 
@@ -71,10 +72,13 @@ func TestFirstBootProvisions(t *testing.T) {
 		return
 	}
 	r.Connected()
+	// The seed README's first-boot transcript, in its order, then what it
+	// prints once connected.
 	wantLines := []string{
 		"Firmware: CORE_ESP32", "Version: 1.0.0", "[NVS] Checking for saved token...",
-		"[PROVISION] Not provisioned - will request provisioning", "[PROVISION] Device name: " + mac,
-		"[PROVISION] Access Token: A1b2C3d4E5f6G7h8I9j0", "[NVS] Token saved successfully",
+		"[PROVISION] Not provisioned - will request provisioning", "[PROVISION] Connecting to: tb.example.com",
+		"[PROVISION] Sending provisioning request...", "[PROVISION] Device name: " + mac,
+		"[PROVISION] Response received!", "[PROVISION] Access Token: A1b2C3d4E5f6G7h8I9j0", "[NVS] Token saved successfully",
 		"Connected to ThingsBoard!", "[OTA] Current firmware info sent: CORE_ESP32 v1.0.0",
 		"[TELEMETRY] Data sent to ThingsBoard",
 	}
@@ -107,8 +111,8 @@ func TestSecondBootUsesStoredToken(t *testing.T) {
 		t.Fatalf("connects = %+v; want one with the stored token", got)
 		return
 	}
-	if !r.Console.Has("[NVS] Token loaded: TOKEN") {
-		t.Fatal("no token-loaded line")
+	if i := r.Console.Index("[NVS] Token loaded: TOKEN"); i < 0 || r.Console.Index("[PROVISION] Already provisioned") != i+1 {
+		t.Fatalf("want the token-loaded line, then the seed's \"Already provisioned\":\n%s", strings.Join(r.Console.Lines, "\n"))
 		return
 	}
 }

@@ -48,7 +48,7 @@ func (m *Machine) checkRollback() {
 	m.clearPending()
 	m.rolledBack = title + " v" + version
 	m.failed = title + "\x00" + version
-	m.log("[OTA] Rollback: " + m.rolledBack + " did not confirm itself; running " + m.image.Title + " v" + m.image.Version)
+	m.log("[OTA] Rollback: " + m.rolledBack + " did not boot or confirm itself; running " + m.image.Title + " v" + m.image.Version)
 }
 
 func (m *Machine) clearPending() {
@@ -65,7 +65,7 @@ func (m *Machine) reportRollback() {
 	if m.rolledBack == "" {
 		return
 	}
-	why := "rollback: " + m.rolledBack + " was not confirmed, running " + m.image.Title + " v" + m.image.Version
+	why := "rollback: " + m.rolledBack + " did not boot or was not confirmed, running " + m.image.Title + " v" + m.image.Version
 	m.rolledBack = ""
 	m.otaError = why
 	m.fail(FailOTA)
@@ -95,6 +95,14 @@ func (m *Machine) checkFirmware() {
 	if m.dl.active {
 		m.log("[OTA] New assignment replaces the download in progress")
 		m.abortDownload()
+	}
+	if f.Title != m.image.Title && !m.cfg.AcceptOtherTitle {
+		// The Arduino SDK 0.14.0 (OTA_Firmware_Update.h,
+		// Firmware_Shared_Attribute_Received) takes another title for
+		// another kind of device and refuses it, with this fw_error.
+		m.dl = download{target: f}
+		m.otaFailed("Received firmware title (" + f.Title + ") is different and not meant for this device (" + m.image.Title + ")")
+		return
 	}
 	m.startDownload(f)
 }

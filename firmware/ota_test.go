@@ -523,14 +523,14 @@ func TestOTARollbackReported(t *testing.T) {
 	// Power lost before it connects: the bootloader aborts it, 1.0.0 runs.
 	r.OTA.Run = firmware.Image{Title: "CORE_ESP32", Version: "1.0.0"}
 	r.Boot()
-	if !r.Console.Has("[OTA] Rollback: CORE_ESP32 v1.1.0 did not confirm itself") {
+	if !r.Console.Has("[OTA] Rollback: CORE_ESP32 v1.1.0 did not boot or confirm itself") {
 		t.Fatal("no rollback line")
 		return
 	}
 	r.WiFiUp()
 	r.Connected()
 	last := lastReport(r)
-	if !strings.Contains(last.Payload, `"fw_state":"FAILED"`) || !strings.Contains(last.Payload, "rollback: CORE_ESP32 v1.1.0 was not confirmed") {
+	if !strings.Contains(last.Payload, `"fw_state":"FAILED"`) || !strings.Contains(last.Payload, "rollback: CORE_ESP32 v1.1.0 did not boot or was not confirmed") {
 		t.Fatalf("report after rollback = %s", last.Payload)
 		return
 	}
@@ -545,6 +545,64 @@ func TestOTARollbackReported(t *testing.T) {
 	// A successful update clears the marker: no FAILED after the next boots.
 	if _, ok := r.NVS.Data["tb/ota_title"]; ok {
 		t.Fatal("pending marker left in NVS")
+		return
+	}
+}
+
+// An assignment whose fw_title is not the running image's is refused as the
+// Arduino SDK 0.14.0 refuses it (OTA_Firmware_Update.h FW_NOT_FOR_US):
+// FAILED with its message, nothing requested or written, not retried for the
+// same assignment. AcceptOtherTitle downloads it instead.
+func TestOtherTitleRefused(t *testing.T) {
+	data := image(5000)
+	r := online(t, cfg())
+	r.Message(tbapi.TopicAttributes, assignment("OTHER_BOARD", "2.0.0", data, tbapi.SHA256))
+	if got := strings.Join(states(r), ","); got != "FAILED" {
+		t.Fatalf("fw_state sequence = %s; want FAILED", got)
+		return
+	}
+	last, _ := r.Session.Last(tbapi.TopicTelemetry)
+	want := `"fw_error":"Received firmware title (OTHER_BOARD) is different and not meant for this device (CORE_ESP32)"`
+	if !strings.Contains(last.Payload, want) {
+		t.Fatalf("report = %s; want %s", last.Payload, want)
+		return
+	}
+	if n := len(r.Session.On("v2/fw/request/")); n != 0 || r.OTA.Begun {
+		t.Fatalf("chunk requests = %d, OTA begun %v; want none", n, r.OTA.Begun)
+		return
+	}
+	if f := r.M.Status().Failures; f[firmware.FailOTA] != 1 {
+		t.Fatalf("OTA failures = %d; want 1", f[firmware.FailOTA])
+		return
+	}
+	// The same assignment again (a push and a response crossing): no second report.
+	r.Message(tbapi.TopicAttributes, assignment("OTHER_BOARD", "2.0.0", data, tbapi.SHA256))
+	if got := strings.Join(states(r), ","); got != "FAILED" {
+		t.Fatalf("after a repeat: fw_state sequence = %s; want one FAILED", got)
+		return
+	}
+	// The right title afterwards is downloaded as usual.
+	r.Message(tbapi.TopicAttributes, assignment("CORE_ESP32", "1.1.0", data, tbapi.SHA256))
+	(&server{data: data}).serve(t, r)
+	if got := strings.Join(states(r), ","); got != "FAILED,DOWNLOADING,DOWNLOADED,VERIFIED,UPDATING" {
+		t.Fatalf("fw_state sequence = %s", got)
+		return
+	}
+}
+
+func TestOtherTitleAcceptedWhenConfigured(t *testing.T) {
+	data := image(5000)
+	c := cfg()
+	c.AcceptOtherTitle = true
+	r := online(t, c)
+	r.Message(tbapi.TopicAttributes, assignment("OTHER_BOARD", "2.0.0", data, tbapi.SHA256))
+	(&server{data: data}).serve(t, r)
+	if got, want := strings.Join(states(r), ","), "DOWNLOADING,DOWNLOADED,VERIFIED,UPDATING"; got != want {
+		t.Fatalf("fw_state sequence = %s; want %s", got, want)
+		return
+	}
+	if !bytes.Equal(r.OTA.Written, data) {
+		t.Fatal("slot contents differ from the image")
 		return
 	}
 }

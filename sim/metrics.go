@@ -74,44 +74,19 @@ type TrendStats struct {
 // above the maximum seen): no allocation, so a wait condition or a live view
 // may ask often.
 func (t *Trend) Stats() TrendStats {
-	n := t.count.Load()
-	if n == 0 {
-		return TrendStats{}
-	}
-	maxUs := t.maxUs.Load()
-	qs := [4]float64{0.50, 0.90, 0.95, 0.99}
-	var ranks [4]uint64
-	for i, q := range qs {
-		ranks[i] = max(uint64(math.Ceil(q*float64(n))), 1)
-	}
-	var vals [4]uint64
-	var cum uint64
-	next := 0
-	for i := range t.buckets {
-		c := t.buckets[i].Load()
-		if c == 0 {
-			continue
+	i := 0
+	return trendStats(t.count.Load(), t.sumUs.Load(), t.maxUs.Load(), func() (uint64, uint64, bool) {
+		for ; i < len(t.buckets); i++ {
+			if c := t.buckets[i].Load(); c != 0 {
+				i++
+				return bucketLow(i - 1), c, true
+			}
 		}
-		cum += c
-		for next < len(ranks) && cum >= ranks[next] {
-			lo := bucketLow(i)
-			vals[next] = min(max(lo+(bucketLow(i+1)-lo)/2, 1), maxUs)
-			next++
-		}
-		if next == len(ranks) {
-			break
-		}
-	}
-	for ; next < len(ranks); next++ { // counts raced ahead of the buckets
-		vals[next] = maxUs
-	}
-	us := func(v uint64) time.Duration { return time.Duration(v) * time.Microsecond }
-	return TrendStats{
-		Count: n, Avg: us(t.sumUs.Load() / n),
-		P50: us(vals[0]), P90: us(vals[1]), P95: us(vals[2]), P99: us(vals[3]),
-		Max: us(maxUs),
-	}
+		return 0, 0, false
+	})
 }
+
+func ceil(x float64) float64 { return math.Ceil(x) }
 
 // Counter is a set of named counts (by outcome or cause). Known names are
 // lock-free after their first use.

@@ -25,8 +25,12 @@ type Snapshot struct {
 	Bricked      int
 	Stranded     int
 	Trends       map[string]TrendStats
-	Outcomes     Counts
-	Disconnects  Counts
+	// Histograms are the latency trends' buckets, by the same names as
+	// Trends (whose figures are computed from them), plus the generator's
+	// own: "generator.lag" and "admission.wait".
+	Histograms  map[string]Histogram
+	Outcomes    Counts
+	Disconnects Counts
 	// Errors are the failure events by cause, plus the stranded devices;
 	// ErrorTotal sums them.
 	Errors     []ErrorCause
@@ -37,6 +41,9 @@ type Snapshot struct {
 	OTAWindow time.Duration // first to last chunk, fleet-wide
 	Generator GeneratorStats
 }
+
+// TrendNames are the fleet's latency trends, as Snapshot.Trends names them.
+var TrendNames = []string{"provision", "connect", "publish", "publish_steady", "chunk", "ota"}
 
 // Snapshot reads every board's status (lock-free) and the metrics.
 func (f *Fleet) Snapshot() Snapshot {
@@ -115,9 +122,14 @@ func buildSnapshot(n int, status func(i int) (device.BoardStatus, bool), m *Metr
 		return a.State+a.Cause < b.State+b.Cause
 	})
 	s.EverOnline = m.everOnline.Load()
-	s.Trends = map[string]TrendStats{
-		"provision": m.Provision.Stats(), "connect": m.Connect.Stats(), "publish": m.PublishAck.Stats(),
-		"publish_steady": m.PublishSteady.Stats(), "chunk": m.ChunkRTT.Stats(), "ota": m.OTA.Stats(),
+	s.Histograms = map[string]Histogram{
+		"provision": m.Provision.Histogram(), "connect": m.Connect.Histogram(), "publish": m.PublishAck.Histogram(),
+		"publish_steady": m.PublishSteady.Histogram(), "chunk": m.ChunkRTT.Histogram(), "ota": m.OTA.Histogram(),
+		"generator.lag": h.Lag.Histogram(),
+	}
+	s.Trends = map[string]TrendStats{}
+	for _, name := range TrendNames {
+		s.Trends[name] = s.Histograms[name].Stats()
 	}
 	s.Outcomes, s.Disconnects = m.Outcomes.Snapshot(), m.Disconnects.Snapshot()
 	s.Errors = m.Failures()
@@ -131,8 +143,11 @@ func buildSnapshot(n int, status func(i int) (device.BoardStatus, bool), m *Metr
 	s.OTABytes = m.otaBytes.Load()
 	s.OTAWindow = m.OTAWindow()
 	s.Generator = h.Stats()
+	s.Generator.Lag = s.Histograms["generator.lag"].Stats()
 	if gate != nil {
+		s.Histograms["admission.wait"] = gate.Wait.Histogram()
 		s.Generator.Admission = gate.Stats()
+		s.Generator.Admission.Wait = s.Histograms["admission.wait"].Stats()
 	}
 	return s
 }

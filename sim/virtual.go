@@ -29,7 +29,8 @@ type Server interface {
 // ServerConn is one open session on a Server.
 type ServerConn interface {
 	// Publish hands the server a device's PUBLISH; acked says whether a
-	// PUBACK follows (the server may instead close the session).
+	// PUBACK follows (the server may instead close the session). payload
+	// is not kept after Publish returns (the fleet reuses its buffers).
 	Publish(topic string, payload []byte, qos byte) (acked bool)
 	// Subscribe returns the SUBACK code.
 	Subscribe(filter string, qos byte) byte
@@ -78,6 +79,26 @@ type VFleet struct {
 	version uint64 // bumped at every status change
 	down    bool   // the server refuses connections (a restart in progress)
 	log     io.Writer
+	bufs    [][]byte // payload copies in transit, reused (all on the Sched's goroutine)
+}
+
+// payload copies p for its time on the link.
+func (f *VFleet) payload(p []byte) []byte {
+	if n := len(f.bufs); n > 0 {
+		b := f.bufs[n-1]
+		f.bufs = f.bufs[:n-1]
+		return append(b[:0], p...)
+	}
+	return append(make([]byte, 0, max(len(p), 256)), p...)
+}
+
+// release takes back a copy from payload once the server has read it; big
+// buffers (OTA chunks do not pass here, but a large publish could) are left
+// to the collector.
+func (f *VFleet) release(b []byte) {
+	if cap(b) <= 4096 && len(f.bufs) < 4096 {
+		f.bufs = append(f.bufs, b)
+	}
 }
 
 // NewVirtual builds the fleet; Start powers it on.
@@ -610,13 +631,15 @@ func (s *vsession) Publish(topic string, payload []byte, qos byte) (uint32, erro
 	}
 	s.pubID++
 	id, f, b := s.pubID, s.b.f, s.b
-	p := append([]byte(nil), payload...) // the caller reuses its buffer
+	p := f.payload(payload) // the caller reuses its buffer
 	sent := f.s.Now()
 	if len(topic) > len("v2/fw/request/") && topic[:len("v2/fw/request/")] == "v2/fw/request/" {
 		s.chunk = sent
 	}
 	f.s.At(a.upAt(f), func() {
-		if a.conn == nil || !a.conn.Publish(topic, p, qos) || qos == 0 {
+		acked := a.conn != nil && a.conn.Publish(topic, p, qos)
+		f.release(p)
+		if !acked || qos == 0 {
 			return
 		}
 		// The PUBACK's arrival time is known now. The metric is taken at

@@ -65,10 +65,14 @@
 //     ThingsBoard 4.2.1.1 and later do (SUCCESS up to 4.2.1).
 //   - No rule engine: client-side RPC other than getSessionLimits is answered
 //     {"error":"timeout"} after ClientRPCTimeout, as ThingsBoard answers when
-//     no rule chain replies. X.509 credentials, gateways, MQTT 5 reason codes
-//     in PUBACK and the v2 short telemetry topics are not emulated.
-//   - Every refused CONNECT gets CONNACK 5 (MQTT 5: 0x86); ThingsBoard sends
-//     2 for a client id with neither username nor password.
+//     no rule chain replies. X.509 credentials, gateways and the v2 short
+//     telemetry topics are not emulated.
+//   - MQTT 5 reason codes are ThingsBoard's (CONNACK, SUBACK 0x8F, PUBACK
+//     0x90/0x99, DISCONNECT before every close it announces; see
+//     core.CodeCloser), except that a provisioning session's refused publish
+//     gets its DISCONNECT without the PUBACK ThingsBoard writes first, and
+//     replies (provisioning responses, chunks) are written before the PUBACK
+//     where ThingsBoard acknowledges first.
 //   - A connection must send its CONNECT within ConnectTimeout; ThingsBoard's
 //     transport has no such limit (no idle handler in its Netty pipeline).
 //     MQTT connections are limited, and failed REST logins per address;

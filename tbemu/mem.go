@@ -6,8 +6,8 @@ import (
 	"sync"
 )
 
-// memListener is a net.Listener whose Dial hands one end of a net.Pipe to
-// Accept, for mochi's listeners.NewNet.
+// memListener is a net.Listener whose Dial hands one end of an in-memory
+// connection (memPipe) to Accept, for mochi's listeners.NewNet.
 type memListener struct {
 	ch     chan net.Conn
 	closed chan struct{}
@@ -19,7 +19,7 @@ func newMemListener() *memListener {
 }
 
 func (l *memListener) dial(ctx context.Context) (net.Conn, error) {
-	client, server := net.Pipe()
+	client, server := memPipe()
 	select {
 	case l.ch <- server:
 		return client, nil

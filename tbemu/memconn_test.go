@@ -1,84 +1,51 @@
 package tbemu
 
 import (
-	"bufio"
-	"fmt"
+	"bytes"
+	"errors"
+	"io"
 	"net"
 	"os"
-	"runtime"
-	"runtime/pprof"
 	"testing"
 	"time"
 
-	"github.com/eclipse/paho.mqtt.golang/packets"
+	"golang.org/x/net/nettest"
 )
 
-// BenchmarkServerMemoryPerConnection: the server's heap and goroutine
-// stacks per open device connection, with raw MQTT clients (no paho in the
-// process) over loopback TCP.
-func BenchmarkServerMemoryPerConnection(b *testing.B) {
-	const n = 2000
-	for range b.N {
-		s, err := New(Options{MQTTAddr: "127.0.0.1:0"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		go s.Run(b.Context())
-		for i := range n {
-			if _, err := s.CreateDevice(DeviceSpec{Name: fmt.Sprintf("dev%05d", i), Credentials: Credentials{Type: "ACCESS_TOKEN", Token: fmt.Sprintf("tok%017d", i)}}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		g0 := runtime.NumGoroutine()
-		runtime.GC()
-		var m0 runtime.MemStats
-		runtime.ReadMemStats(&m0)
-		conns := make([]net.Conn, n)
-		for i := range n {
-			c, err := net.Dial("tcp", s.MQTTAddr())
-			if err != nil {
-				b.Fatal(err)
-			}
-			cp := packets.NewControlPacket(packets.Connect).(*packets.ConnectPacket)
-			cp.ProtocolName, cp.ProtocolVersion, cp.CleanSession, cp.Keepalive = "MQTT", 4, true, 60
-			cp.ClientIdentifier, cp.UsernameFlag, cp.Username = fmt.Sprintf("dev%05d", i), true, fmt.Sprintf("tok%017d", i)
-			if err := cp.Write(c); err != nil {
-				b.Fatal(err)
-			}
-			r := bufio.NewReader(c)
-			if _, err := packets.ReadPacket(r); err != nil {
-				b.Fatal(err)
-			}
-			sp := packets.NewControlPacket(packets.Subscribe).(*packets.SubscribePacket)
-			sp.MessageID, sp.Topics, sp.Qoss = 1, []string{"v1/devices/me/attributes", "v1/devices/me/rpc/request/+"}, []byte{1, 1}
-			sp.Write(c)
-			packets.ReadPacket(r)
-			conns[i] = c
-		}
-		time.Sleep(200 * time.Millisecond)
-		for range 4 { // stacks shrink at a GC after one that saw them mostly unused
-			runtime.GC()
-		}
-		var m1 runtime.MemStats
-		runtime.ReadMemStats(&m1)
-		heap := float64(m1.HeapInuse-m0.HeapInuse) / n / 1024
-		stacks := float64(m1.StackInuse-m0.StackInuse) / n / 1024
-		b.ReportMetric(heap, "heapKiB/conn")
-		b.ReportMetric(stacks, "stackKiB/conn")
-		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/n, "goroutines/conn")
-		if p := os.Getenv("GOROUTINES"); p != "" {
-			f, _ := os.Create(p)
-			pprof.Lookup("goroutine").WriteTo(f, 1)
-			f.Close()
-		}
-		if p := os.Getenv("HEAPPROF"); p != "" {
-			f, _ := os.Create(p)
-			pprof.WriteHeapProfile(f)
-			f.Close()
-		}
-		for _, c := range conns {
-			c.Close()
-		}
-		s.Close()
+// The in-memory connection passes the standard net.Conn conformance suite
+// (ordering, concurrent use, deadlines, close semantics).
+func TestMemPipeConformance(t *testing.T) {
+	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+		c1, c2 = memPipe()
+		return c1, c2, func() { c1.Close(); c2.Close() }, nil
+	})
+}
+
+// Writes are buffered like a socket's: a writer does not wait for the
+// reader up to the window, and waits (until its deadline) beyond it.
+func TestMemPipeWindow(t *testing.T) {
+	a, b := memPipe()
+	defer a.Close()
+	defer b.Close()
+	small := bytes.Repeat([]byte{1}, 1000)
+	if n, err := a.Write(small); n != 1000 || err != nil {
+		t.Fatalf("write with nobody reading: %d, %v", n, err)
+	}
+	a.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	big := make([]byte, memPipeWindow)
+	n, err := a.Write(big)
+	if !errors.Is(err, os.ErrDeadlineExceeded) || n != memPipeWindow-1000 {
+		t.Fatalf("write past the window: %d, %v; want %d and a deadline error", n, err, memPipeWindow-1000)
+	}
+	got, err := io.ReadAll(io.LimitReader(b, memPipeWindow))
+	if err != nil || len(got) != memPipeWindow || got[0] != 1 || got[len(got)-1] != 0 {
+		t.Fatalf("read back %d bytes, %v", len(got), err)
+	}
+	a.Close()
+	if n, err := b.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("read after the peer closed: %d, %v; want EOF", n, err)
+	}
+	if _, err := b.Write([]byte{1}); err == nil {
+		t.Fatal("write to a closed peer succeeded")
 	}
 }

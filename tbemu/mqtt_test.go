@@ -159,8 +159,7 @@ func TestErrorsAnsweredAsThingsBoard(t *testing.T) {
 	d, _ := s.CreateDevice(DeviceSpec{Name: "e1"})
 	c := connectTCP(t, s, "e1", d.Credentials.Token, "")
 	c.pub(t, "some/unknown/topic", `whatever`)
-	c.pub(t, "v2/fw/request/1/chunk/-1", `4096`) // no chunk request: an unknown topic
-	c.pub(t, tbapi.TopicTelemetry, `{}`)         // acknowledged: the session is still open
+	c.pub(t, tbapi.TopicTelemetry, `{}`) // acknowledged: the session is still open
 	require.Equal(t, byte(0x80), c.sub(t, "v2/fw/response/+"), "refused filter")
 	require.Equal(t, byte(0x80), c.sub(t, "#"))
 
@@ -169,7 +168,12 @@ func TestErrorsAnsweredAsThingsBoard(t *testing.T) {
 		"array attributes":       {tbapi.TopicAttributes, `[1]`},
 		"empty attr request":     {tbapi.AttrRequestTopic(4), ``},
 		"non-numeric chunk size": {"v2/fw/request/1/chunk/0", `abc`},
-		"non-numeric request id": {tbapi.AttrRequestTopic(1) + "x", `{}`},
+		// Integer.parseInt of the topic's tail (processGetAttributeRequestMsg,
+		// processToDeviceRpcResponseMsg: AdaptorException;
+		// processToServerRpcRequestMsg: uncaught).
+		"attr request id not an integer": {tbapi.AttrRequestTopic(1) + "x", `{}`},
+		"rpc response id not an integer": {tbapi.TopicRPCResponsePrefix + "x", `{}`},
+		"rpc request id not an integer":  {tbapi.TopicRPCRequestPrefix + "1.5", `{"method":"m"}`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := connectTCP(t, s, "e1", d.Credentials.Token, "")

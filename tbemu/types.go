@@ -4,15 +4,16 @@ import "github.com/tbsim/tbsim/tbemu/core"
 
 // The entities and specs of the Go API, defined by the core.
 type (
-	Profile        = core.Profile
-	ProfileSpec    = core.ProfileSpec
-	Device         = core.Device
-	DeviceSpec     = core.DeviceSpec
-	Credentials    = core.Credentials
-	Package        = core.Package
-	PackageSpec    = core.PackageSpec
-	TsValue        = core.TsValue
-	DeviceCounters = core.DeviceCounters
+	Profile         = core.Profile
+	ProfileSpec     = core.ProfileSpec
+	TransportLimits = core.TransportLimits
+	Device          = core.Device
+	DeviceSpec      = core.DeviceSpec
+	Credentials     = core.Credentials
+	Package         = core.Package
+	PackageSpec     = core.PackageSpec
+	TsValue         = core.TsValue
+	DeviceCounters  = core.DeviceCounters
 )
 
 // Provisioning strategies of a device profile.

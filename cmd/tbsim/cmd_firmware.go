@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tbsim/tbsim/device"
 	"github.com/tbsim/tbsim/device/espimage"
+	"github.com/tbsim/tbsim/espidf/appimage"
 )
 
 func newFirmwareCmd(e *env) *cobra.Command {
@@ -19,9 +21,12 @@ func newFirmwareCmd(e *env) *cobra.Command {
 	build := &cobra.Command{
 		Use:   "build",
 		Short: "Write a valid test firmware image",
-		Long: `Write a valid ESP-IDF application image (header, descriptor with title and
-version, deterministic segments, checksum, SHA-256) of the given size, for
-tests and rollouts. Devices accept it as a real image of that chip.`,
+		Long: `Write a valid ESP-IDF application image of the given size, for tests and
+rollouts, laid out as ESP-IDF lays out an app: the descriptor (title and
+version) and read-only data in a flash-mapped DROM segment, small DRAM and IRAM
+segments inside the chip's memory, the bulk as flash-mapped IROM at the 64 KiB
+MMU page alignment; then the checksum and SHA-256. Devices, and ESP-IDF's
+bootloader, accept it as an image of that chip.`,
 		Example: `  tbsim firmware build --version 1.1.0 --size 1048576 -o fw.bin`,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -56,7 +61,12 @@ tests and rollouts. Devices accept it as a real image of that chip.`,
 	var want string
 	inspect := &cobra.Command{
 		Use:   "inspect FILE",
-		Short: "Validate an image and print its header and descriptor",
+		Short: "Validate an image and print its header, segments and descriptor",
+		Long: `Validate an image as ESP-IDF does when an update ends (esp_image_verify: header,
+chip, segments, checksum, SHA-256), require the application descriptor, and
+check every segment's load address against the chip's memory map as the
+bootloader does before it boots the image. A bootloader image or an ESP8266
+image is described, then refused.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageErr("firmware inspect takes one file")
@@ -75,25 +85,7 @@ tests and rollouts. Devices accept it as a real image of that chip.`,
 					return usageErr("--chip %q: unknown chip", want)
 				}
 			}
-			img, err := espimage.Parse(data, c)
-			if err != nil {
-				return fmt.Errorf("%s: invalid image: %w", args[0], err)
-			}
-			w := e.stdout
-			fmt.Fprintf(w, "%s: valid %s application image, %d bytes (file %d)\n", args[0], img.Chip, img.Size, len(data))
-			fmt.Fprintf(w, "  segments  %d, entry 0x%08X, flash mode %d, speed/size 0x%02X\n", img.SegmentCount, img.Entry, img.SPIMode, img.SPISpeedSize)
-			for i, s := range img.Segments {
-				fmt.Fprintf(w, "  segment %d load 0x%08X file 0x%06X len %d\n", i, s.LoadAddr, s.Offset, s.Len)
-			}
-			fmt.Fprintf(w, "  checksum  0x%02X at 0x%X\n", img.Checksum, img.ChecksumOffset)
-			if img.HashAppended {
-				fmt.Fprintf(w, "  sha256    %x (appended, verified)\n", img.SHA256)
-			}
-			fmt.Fprintf(w, "  file sha256 %x\n", sha256.Sum256(data))
-			if d := img.Desc; d != nil {
-				fmt.Fprintf(w, "  project   %s\n  version   %s\n  idf       %s\n  built     %s %s\n", d.ProjectName, d.Version, d.IDFVersion, d.Date, d.Time)
-			}
-			return nil
+			return inspectImage(e.stdout, args[0], data, c)
 		},
 	}
 	inspect.Flags().StringVar(&want, "chip", "", "require this chip (e.g. esp32s3)")
@@ -130,4 +122,62 @@ func readImageFile(path string) ([]byte, error) {
 		return nil, usageErr("%s grew past 16 MiB while reading", path)
 	}
 	return data, nil
+}
+
+// inspectImage prints what a file holds: an application's header,
+// segments (with the memory each loads into), descriptor and the
+// bootloader's verdict; or, for a file that is not an application, what it
+// is instead. It returns an error when devices would not run the file.
+func inspectImage(w io.Writer, name string, data []byte, want espimage.Chip) error {
+	img, err := espimage.Parse(data, want)
+	if img == nil {
+		return fmt.Errorf("%s: invalid image: %w", name, err)
+	}
+	switch {
+	case img.ESP8266 != nil:
+		fmt.Fprintf(w, "%s: ESP8266 image, %d bytes\n", name, len(data))
+		fmt.Fprintf(w, "  segments  %d, entry 0x%08X, flash mode %d, speed/size 0x%02X\n", img.SegmentCount, img.Entry, img.SPIMode, img.SPISpeedSize)
+		for i, s := range img.ESP8266.Segments {
+			fmt.Fprintf(w, "  segment %d load 0x%08X file 0x%06X len %d\n", i, s.LoadAddr, s.Offset, s.Len)
+		}
+		return fmt.Errorf("%s: %w", name, err)
+	case errors.Is(err, espimage.ErrBootloader):
+		fmt.Fprintf(w, "%s: %s bootloader image, not an application, %d bytes (file %d)\n", name, img.Chip, img.Size, len(data))
+	case err != nil:
+		fmt.Fprintf(w, "%s: %s image without an app descriptor, %d bytes (file %d)\n", name, img.Chip, img.Size, len(data))
+	default:
+		fmt.Fprintf(w, "%s: valid %s application image, %d bytes (file %d)\n", name, img.Chip, img.Size, len(data))
+	}
+	fmt.Fprintf(w, "  segments  %d, entry 0x%08X, flash mode %d, speed/size 0x%02X\n", img.SegmentCount, img.Entry, img.SPIMode, img.SPISpeedSize)
+	for i, s := range img.Segments {
+		region := appimage.RegionName(uint16(img.Chip), s.LoadAddr)
+		if region == "" {
+			region = "?"
+		}
+		fmt.Fprintf(w, "  segment %d %-8s load 0x%08X file 0x%06X len %d\n", i, region, s.LoadAddr, s.Offset, s.Len)
+	}
+	fmt.Fprintf(w, "  checksum  0x%02X at 0x%X\n", img.Checksum, img.ChecksumOffset)
+	if img.HashAppended {
+		fmt.Fprintf(w, "  sha256    %x (appended, verified)\n", img.SHA256)
+	}
+	fmt.Fprintf(w, "  file sha256 %x\n", sha256.Sum256(data))
+	if d := img.Desc; d != nil {
+		fmt.Fprintf(w, "  project   %s\n  version   %s\n  idf       %s\n  built     %s %s\n", d.ProjectName, d.Version, d.IDFVersion, d.Date, d.Time)
+	}
+	if d := img.Bootloader; d != nil {
+		fmt.Fprintf(w, "  bootloader descriptor: version %d, idf %s, built %s\n", d.Version, d.IDFVersion, d.DateTime)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if !appimage.HasMemoryMap(uint16(img.Chip)) {
+		fmt.Fprintf(w, "  boot      load addresses not checked (no memory map for %s)\n", img.Chip)
+		return nil
+	}
+	if err := img.CheckLoad(); err != nil {
+		fmt.Fprintf(w, "  boot      refused by the bootloader: %v\n", err)
+		return fmt.Errorf("%s: the bootloader would not boot it: %w", name, err)
+	}
+	fmt.Fprintf(w, "  boot      every RAM segment inside the chip's memory, clear of the bootloader's\n")
+	return nil
 }

@@ -148,13 +148,12 @@ func otaPush(cmd *cobra.Command, e *env, rf *restFlags, file string, data []byte
 	}
 	ref := map[string]any{"entityType": "OTA_PACKAGE", "id": pkg.ID()}
 	target := fmt.Sprintf("profile %v", prof["name"])
+	setFirmware := func(o tbrest.Object) { o["firmwareId"] = ref }
 	if dev != nil {
-		dev["firmwareId"] = ref
-		_, err = c.SaveDevice(ctx, dev)
+		_, err = c.EditDevice(ctx, dev.ID(), setFirmware)
 		target = "device " + deviceName
 	} else {
-		prof["firmwareId"] = ref
-		_, err = c.SaveProfile(ctx, prof)
+		_, err = c.EditProfile(ctx, prof.ID(), setFirmware)
 	}
 	if err != nil {
 		return fmt.Errorf("assign: %w", err)

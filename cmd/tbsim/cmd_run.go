@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -49,6 +50,8 @@ type runOptions struct {
 	otaVersion        string
 	otaTitle          string
 	otaAfter          time.Duration
+	otaPackSize       int
+	otaPackInterval   time.Duration
 	listen            string
 	metrics           string
 	jsonFile          string
@@ -58,6 +61,8 @@ type runOptions struct {
 	abortOnFail       bool
 	resetState        bool
 	writeAhead        bool
+	acceptOtherTitle  bool
+	chunkSize         int
 	maxInFlight       int
 }
 
@@ -86,11 +91,15 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.otaVersion, "ota-version", "", "version of the --ota firmware")
 	f.StringVar(&o.otaTitle, "ota-title", "", "title of the --ota firmware (default: --fw-title)")
 	f.DurationVar(&o.otaAfter, "ota-after", 30*time.Second, "when to assign the --ota firmware, after start")
+	f.IntVar(&o.otaPackSize, "ota-pack-size", 100, "embedded server's OTA queue: devices started per pack (ThingsBoard: 100)")
+	f.DurationVar(&o.otaPackInterval, "ota-pack-interval", time.Second, "embedded server's OTA queue: time between packs (ThingsBoard: 60s)")
 	f.StringVar(&o.listen, "listen", "", "also expose the embedded server's MQTT on this TCP address (e.g. :1883)")
 	f.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. :9100)")
 	f.StringVar(&o.jsonFile, "json", "", "write the summary as JSON to this file")
 	f.StringVar(&o.console, "console", "", "stream this device's serial log (its MAC) to stderr")
 	f.StringVar(&o.wifiConnect, "wifi-connect", "1s-5s", "Wi-Fi connect time range, min-max")
+	f.IntVar(&o.chunkSize, "chunk-size", 4096, "firmware: bytes per OTA chunk request (the Arduino SDK asks 4096; 0 = the whole file; at most 65536)")
+	f.BoolVar(&o.acceptOtherTitle, "accept-other-title", false, "firmware option: download an assignment whose fw_title differs from the running image's (the Arduino SDK reports it FAILED)")
 	f.BoolVar(&o.writeAhead, "write-ahead-token", false, "firmware option: choose the access token and keep it in NVS before provisioning, so a lost answer does not strand the device")
 	f.StringArrayVar(&o.thresholds, "threshold", nil, "pass/fail criterion METRIC OP VALUE, e.g. 'provision.p95<2s', 'errors==0', 'online>=99%' (repeatable; exit 3 when one fails)")
 	f.BoolVar(&o.abortOnFail, "abort-on-fail", false, "stop the run as soon as a threshold fails that can no longer recover (such as errors==0)")
@@ -116,11 +125,7 @@ in-memory connections; with --server it load-tests a real ThingsBoard.`,
   tbsim run --server mqtts://tb.example.com --provision-key K --provision-secret S \
     --devices 20000 --shard 0/4 --ramp 100/s`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			envDefault(cmd, "provision-key", envProvisionKey, &o.provisionKey)
-			envDefault(cmd, "provision-secret", envProvisionSecret, &o.provisionSecret)
-			return runFleet(cmd.Context(), e, o)
-		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runFleet(cmd.Context(), e, o) },
 	}
 	o.addFlags(cmd)
 	return cmd
@@ -175,6 +180,10 @@ func (o *runOptions) build() (sim.Options, error) {
 	}
 	inRange("telemetry-interval", o.telemetryInterval, 100*time.Millisecond, 24*time.Hour)
 	inRange("ota-after", o.otaAfter, 0, 24*time.Hour)
+	inRange("ota-pack-interval", o.otaPackInterval, time.Millisecond, 24*time.Hour)
+	if o.otaPackSize < 1 || o.otaPackSize > 1_000_000 {
+		errs = append(errs, usageErr("--ota-pack-size %d: want 1 to 1000000", o.otaPackSize))
+	}
 	if o.duration < 0 {
 		errs = append(errs, usageErr("--duration %s: want a positive duration, or 0 to run until Ctrl-C", o.duration))
 	}
@@ -207,8 +216,11 @@ func (o *runOptions) build() (sim.Options, error) {
 	}
 	fw := firmware.Defaults()
 	fw.Title, fw.Version, fw.TelemetryInterval = o.fwTitle, o.fwVersion, o.telemetryInterval
+	fw.Server = serverHost(o.server)
 	fw.ProvisionKey, fw.ProvisionSecret = o.provisionKey, o.provisionSecret
 	fw.WriteAheadToken = o.writeAhead
+	fw.AcceptOtherTitle = o.acceptOtherTitle
+	fw.ChunkSize = o.chunkSize
 	if err := fw.Validate(); err != nil {
 		errs = append(errs, &exitError{ExitUsage, err})
 	}
@@ -219,6 +231,19 @@ func (o *runOptions) build() (sim.Options, error) {
 		Devices: o.devices, Seed: o.seed, Shard: shard, Ramp: ramp, Firmware: fw,
 		WiFi: device.WiFiConfig{ConnectMin: lo, ConnectMax: hi}, StateDir: o.stateDir, MaxInFlight: o.maxInFlight,
 	}, nil
+}
+
+// serverHost is what the devices print in "[PROVISION] Connecting to:": the
+// host of --server without scheme or port, as the seed prints its TB_SERVER,
+// or "embedded" for the in-process server.
+func serverHost(server string) string {
+	if server == "" {
+		return "embedded"
+	}
+	if u, err := url.Parse(server); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return server
 }
 
 func runFleet(ctx context.Context, e *env, o *runOptions) error {
@@ -282,7 +307,8 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 			}
 			statePath = filepath.Join(o.stateDir, "server.db")
 		}
-		emu, err = tbemu.New(tbemu.Options{MQTTAddr: o.listen, StatePath: statePath, Logger: e.log})
+		emu, err = tbemu.New(tbemu.Options{MQTTAddr: o.listen, StatePath: statePath, Logger: e.log,
+			OTAPackSize: o.otaPackSize, OTAPackInterval: o.otaPackInterval})
 		if err != nil {
 			return err
 		}
@@ -423,6 +449,10 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 	err = fleet.Run(runCtx)
 	wg.Wait()
 	sum := report.NewSummary(o.seed, serverName, fleet.Snapshot())
+	sum.FleetDevices, sum.OTATarget = o.devices, o.otaVersion
+	if opts.Shard.Count > 0 {
+		sum.Shard = opts.Shard
+	}
 	if emu != nil {
 		sum.OTA = map[string]map[string]int{}
 		for id, states := range emu.OTAProgress() {
@@ -430,14 +460,18 @@ func runFleet(ctx context.Context, e *env, o *runOptions) error {
 				sum.OTA[p.Title+" "+p.Version] = states
 			}
 		}
+		st := emu.Stats()
+		sum.ServerCounts = &report.ServerCounts{Telemetry: st.TelemetryMsgs, RateLimited: st.RateLimited}
 	}
-	values := verdict.FromSnapshot(sum.Snap, extra())
 	if emu != nil {
 		stopEmu()
 		err = errors.Join(err, <-emuDone)
 	}
-	sum.Thresholds, _ = verdict.CheckAll(thresholds, values)
+	sum.Thresholds, _ = verdict.CheckAll(thresholds, verdict.FromSnapshot(sum.Snap, sum.Extra()))
 	sum.ExitCode, sum.Reason = judge(sum, aborted.Load(), err)
+	if err != nil {
+		sum.RuntimeError = err.Error()
+	}
 	report.WriteText(e.stdout, sum)
 	if o.jsonFile != "" {
 		if werr := writeJSONFile(o.jsonFile, sum); werr != nil {
@@ -521,10 +555,7 @@ func serveMetrics(addr string, fleet *sim.Fleet) (*http.Server, error) {
 		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		report.WritePrometheus(w, fleet.Snapshot())
-	})
+	mux.Handle("/metrics", report.MetricsHandler(report.NewRegistry(fleet.Snapshot)))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(l)
 	return srv, nil

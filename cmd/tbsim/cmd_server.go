@@ -57,10 +57,6 @@ a flag wins over its variable.`,
   tbsim server --https-cert cert.pem --https-key key.pem`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			envDefault(cmd, "user", envUser, &o.user)
-			envDefault(cmd, "password", envPassword, &o.password)
-			envDefault(cmd, "provision-key", envProvisionKey, &o.provisionKey)
-			envDefault(cmd, "provision-secret", envProvisionSecret, &o.secret)
 			return runServer(cmd.Context(), e, o)
 		},
 	}

@@ -72,7 +72,9 @@ func TestScripts(t *testing.T) {
 				body, err := io.ReadAll(resp.Body)
 				ts.Check(err)
 				ts.Stdout().Write(body)
+				fmt.Fprintf(ts.Stderr(), "Content-Type: %s\n", resp.Header.Get("Content-Type"))
 			},
+			"httpuntil": cmdHTTPUntil,
 			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
 				d, err := time.ParseDuration(args[0])
 				ts.Check(err)
@@ -80,6 +82,31 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
+}
+
+// httpuntil URL REGEXP: GET URL until the body matches (20 s at most),
+// then keep the body as stdout for the next checks: what a server shows
+// once the run reached a state, without guessing how long that takes.
+func cmdHTTPUntil(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: httpuntil URL REGEXP")
+	}
+	re, err := regexp.Compile("(?m)" + args[1])
+	ts.Check(err)
+	var body []byte
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get(args[0])
+		if err != nil {
+			continue
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if re.Match(body) {
+			ts.Stdout().Write(body)
+			return
+		}
+	}
+	ts.Fatalf("%s never matched %q; last body:\n%s", args[0], args[1], body)
 }
 
 // json FILE PATH WANT: the value at a slash-separated PATH (keys, or indices

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tbsim/tbsim/internal/version"
 )
 
 // Exit codes, listed in README.md.
@@ -67,22 +70,34 @@ func newRoot(e *env) *cobra.Command {
 		Use:           "tbsim",
 		Short:         "Simulate fleets of ESP32 devices against ThingsBoard",
 		Long:          "tbsim runs simulated ESP32-S3 devices that execute the real firmware logic (provisioning, NVS token, telemetry, OTA with A/B slots) against ThingsBoard or its own embedded ThingsBoard-compatible server.",
+		Version:       version.Get().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			// First, so that a variable such as TBSIM_VERBOSE counts below.
+			if err := flagsFromEnv(cmd, os.LookupEnv); err != nil {
+				return err
+			}
 			level := slog.LevelWarn
 			if verbose {
 				level = slog.LevelDebug
 			}
 			e.logLevel = level
 			e.log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+			return nil
 		},
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log debug details to stderr")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &exitError{ExitUsage, fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())}
 	})
-	root.AddCommand(newRunCmd(e), newServerCmd(e), newOTACmd(e), newProfileCmd(e), newDevicesCmd(e), newNVSCmd(e), newFirmwareCmd(e), newScenarioCmd(e))
+	run, server := newRunCmd(e), newServerCmd(e)
+	withEnv(run)
+	withEnv(server)
+	root.AddCommand(run, server, newOTACmd(e), newProfileCmd(e), newDevicesCmd(e), newNVSCmd(e), newFirmwareCmd(e), newScenarioCmd(e),
+		newReportCmd(e), newVersionCmd(e))
+	addCompletions(root)
 	return root
 }
 

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/tbsim/tbsim/espidf/appimage"
 )
 
 // Chip is esp_chip_id_t, the chip id in the image header.
@@ -95,7 +97,8 @@ type AppDesc struct {
 	IDFVersion    string
 }
 
-// Image is a parsed, validated image.
+// Image is a parsed image. Parse returns it validated; with ErrBootloader,
+// ErrNoAppDesc or ErrESP8266 it returns what it read as well, for tools.
 type Image struct {
 	Header
 	Segments       []Segment
@@ -103,10 +106,33 @@ type Image struct {
 	ChecksumOffset int
 	SHA256         [32]byte // the appended digest (zero if none)
 	Size           int      // bytes the image occupies, digest included
-	Desc           *AppDesc // nil when segment 0 holds no descriptor
+	Desc           *AppDesc // the app descriptor (nil when not an application)
+	// Bootloader is the esp_bootloader_desc_t of a bootloader built by
+	// ESP-IDF 5.2 or later (with ErrBootloader; nil for older ones).
+	Bootloader *BootloaderDesc
+	// ESP8266 is set with ErrESP8266: the 8-byte header's fields (Header
+	// holds magic-independent ones: SegmentCount, SPIMode, SPISpeedSize,
+	// Entry) and, for a V1 image, its segments.
+	ESP8266 *ESP8266Image
 }
 
-// Validation errors. Parse wraps them with detail; use errors.Is.
+// BootloaderDesc is esp_bootloader_desc_t (80 bytes at offset 0x20).
+type BootloaderDesc struct {
+	Version    uint32
+	IDFVersion string
+	DateTime   string
+}
+
+// ESP8266Image describes an ESP8266 image (esptool's ESP8266ROMFirmwareImage
+// or, magic 0xEA, ESP8266V2FirmwareImage).
+type ESP8266Image struct {
+	V2       bool      // magic 0xEA
+	Segments []Segment // V1: the segments after the 8-byte header, as far as they fit the file
+}
+
+// Validation errors. Parse wraps them with detail; use errors.Is. The kinds
+// an application image must not be are espidf/appimage's, so both verifiers
+// name them alike.
 var (
 	ErrTruncated = errors.New("truncated")
 	ErrMagic     = errors.New("bad magic")
@@ -114,13 +140,25 @@ var (
 	ErrSegment   = errors.New("bad segment")
 	ErrChecksum  = errors.New("checksum mismatch")
 	ErrSHA256    = errors.New("SHA-256 mismatch")
+
+	ErrESP8266     = appimage.ErrESP8266
+	ErrBootloader  = appimage.ErrBootloader
+	ErrNoAppDesc   = appimage.ErrNoAppDesc
+	ErrLoadAddress = appimage.ErrLoadAddress
 )
 
 func truncated(off int) error { return fmt.Errorf("%w at offset %d", ErrTruncated, off) }
 
 // Parse validates data as an application image for chip want (AnyChip skips
-// the chip check). Bytes after the image (slot padding) are ignored.
+// the chip check), as esp_image_verify does at esp_ota_end and
+// esp_ota_set_boot_partition, and requires the app descriptor, as
+// esp_https_ota does. It does not check load addresses: the bootloader does
+// that when it boots the image (CheckLoad). Bytes after the image (slot
+// padding) are ignored.
 func Parse(data []byte, want Chip) (*Image, error) {
+	if appimage.IsESP8266(data[:min(len(data), HeaderSize)]) {
+		return esp8266(data)
+	}
 	if len(data) < HeaderSize {
 		return nil, truncated(len(data))
 	}
@@ -145,7 +183,75 @@ func Parse(data []byte, want Chip) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return img, img.verify(data, end)
+	if err := img.verify(data, end); err != nil {
+		return nil, err
+	}
+	return img.classify(data)
+}
+
+// classify requires what makes a verified image an application (the same
+// decision as appimage.CheckApp), and says what it is otherwise.
+func (img *Image) classify(data []byte) (*Image, error) {
+	segs := make([]appimage.Seg, len(img.Segments))
+	for i, s := range img.Segments {
+		segs[i] = appimage.Seg{Load: s.LoadAddr, Len: uint32(s.Len)}
+	}
+	magic := binary.LittleEndian.Uint32(data[AppDescOffset:])
+	err := appimage.CheckApp(uint16(img.Chip), img.Entry, magic, segs)
+	switch {
+	case err == nil:
+		img.Desc = readDesc(data)
+		return img, nil
+	case errors.Is(err, ErrBootloader):
+		img.Bootloader = readBootloaderDesc(data, img.Segments[0])
+		what := "no app descriptor; its " + strconv.Itoa(len(img.Segments)) + " segments load into RAM and it starts in one"
+		if d := img.Bootloader; d != nil {
+			what += "; bootloader descriptor: ESP-IDF " + d.IDFVersion + ", built " + d.DateTime
+		}
+		return img, fmt.Errorf("%w (%s)", ErrBootloader, what)
+	case errors.Is(err, ErrNoAppDesc):
+		return img, fmt.Errorf("%w: got 0x%08X", ErrNoAppDesc, magic)
+	}
+	return nil, fmt.Errorf("%w 0: length %d, too short for the 256-byte app descriptor", ErrSegment, img.Segments[0].Len)
+}
+
+// CheckLoad is the second-stage bootloader's check of a verified image
+// before it boots it (verify_load_addresses): every segment it copies to
+// RAM must lie in the chip's DRAM, IRAM or RTC memory and clear of the
+// bootloader's own. An image that fails it is written and selected by an
+// update like any other, and refused at the next boot. Chips without a
+// memory map here pass.
+func (img *Image) CheckLoad() error {
+	for i, s := range img.Segments {
+		if err := appimage.CheckLoad(uint16(img.Chip), i, s.LoadAddr, uint32(s.Len)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// esp8266 describes an ESP8266 image and refuses it.
+func esp8266(data []byte) (*Image, error) {
+	e := &ESP8266Image{V2: data[0] != Magic}
+	img := &Image{ESP8266: e}
+	if len(data) >= 8 {
+		img.SegmentCount, img.SPIMode, img.SPISpeedSize = data[1], data[2], data[3]
+		img.Entry = binary.LittleEndian.Uint32(data[4:])
+	}
+	if e.V2 {
+		return img, fmt.Errorf("%w (V2 format, magic 0xEA)", ErrESP8266)
+	}
+	off := 8
+	for i := 0; i < int(img.SegmentCount) && i < MaxSegments && off+SegHeaderSize <= len(data); i++ {
+		s := Segment{LoadAddr: binary.LittleEndian.Uint32(data[off:]), Offset: off + SegHeaderSize,
+			Len: int(binary.LittleEndian.Uint32(data[off+4:]))}
+		if s.Len < 0 || s.Offset+s.Len > len(data) {
+			break
+		}
+		e.Segments = append(e.Segments, s)
+		off = s.Offset + s.Len
+	}
+	return img, fmt.Errorf("%w (8-byte header: %d segments, entry 0x%08X)", ErrESP8266, img.SegmentCount, img.Entry)
 }
 
 func (img *Image) readSegments(data []byte) (int, error) {
@@ -161,10 +267,7 @@ func (img *Image) readSegments(data []byte) (int, error) {
 			return 0, fmt.Errorf("%w %d at offset %d: length %d (must be a multiple of 4 below 16 MiB)", ErrSegment, i, off, n)
 		}
 		s.Len = int(n)
-		if i == 0 && s.Len < AppDescSize {
-			return 0, fmt.Errorf("%w 0: length %d, an app's first segment holds the 256-byte descriptor", ErrSegment, s.Len)
-		}
-		if flashMapped(img.Chip, s.LoadAddr) && s.Offset%flashPageAlign != int(s.LoadAddr%flashPageAlign) {
+		if appimage.FlashMapped(uint16(img.Chip), s.LoadAddr) && s.Offset%flashPageAlign != int(s.LoadAddr%flashPageAlign) {
 			return 0, fmt.Errorf("%w %d: flash-mapped at 0x%08X but at file offset 0x%X (must agree modulo 64 KiB)", ErrSegment, i, s.LoadAddr, s.Offset)
 		}
 		if len(data) < s.Offset+s.Len {
@@ -204,7 +307,6 @@ func (img *Image) verify(data []byte, end int) error {
 		}
 		img.Size += 32
 	}
-	img.Desc = readDesc(data)
 	return nil
 }
 
@@ -223,30 +325,19 @@ func readDesc(data []byte) *AppDesc {
 	}
 }
 
+// readBootloaderDesc reads esp_bootloader_desc_t from segment 0, where an
+// ESP-IDF 5.2+ bootloader keeps it (magic byte 0x50).
+func readBootloaderDesc(data []byte, s Segment) *BootloaderDesc {
+	if s.Len < 80 || data[s.Offset] != appimage.BootloaderDescMagic {
+		return nil
+	}
+	d := data[s.Offset : s.Offset+80]
+	return &BootloaderDesc{Version: binary.LittleEndian.Uint32(d[4:]), IDFVersion: cstring(d[8:40]), DateTime: cstring(d[40:64])}
+}
+
 func cstring(b []byte) string {
 	if i := bytes.IndexByte(b, 0); i >= 0 {
 		b = b[:i]
 	}
 	return string(b)
-}
-
-// addrRange is a half-open range of load addresses.
-type addrRange struct{ lo, hi uint32 }
-
-// flashMaps lists each chip's IROM and DROM windows (soc/soc.h), where a
-// segment's load address and file offset must agree modulo the 64 KiB MMU page.
-var flashMaps = map[Chip][]addrRange{
-	ESP32:   {{0x3F400000, 0x3F800000}, {0x400C2000, 0x40C00000}},
-	ESP32S2: {{0x3F000000, 0x3FF80000}, {0x40080000, 0x40800000}},
-	ESP32S3: {{0x3C000000, 0x3E000000}, {0x42000000, 0x44000000}},
-	ESP32C3: {{0x3C000000, 0x3C800000}, {0x42000000, 0x42800000}},
-}
-
-func flashMapped(c Chip, addr uint32) bool {
-	for _, r := range flashMaps[c] {
-		if addr >= r.lo && addr < r.hi {
-			return true
-		}
-	}
-	return false
 }

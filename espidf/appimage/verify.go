@@ -25,6 +25,15 @@ var (
 	ErrTruncated = errors.New("image: truncated")
 	ErrChecksum  = errors.New("image: checksum mismatch")
 	ErrSHA256    = errors.New("image: SHA-256 mismatch")
+	// ErrESP8266: an ESP8266 image (see IsESP8266), which no ESP32 boots.
+	ErrESP8266 = errors.New("ESP8266 image, not supported")
+	// ErrBootloader: a well-formed image with no app descriptor whose
+	// segments all load into RAM, such as ESP-IDF's second-stage bootloader.
+	ErrBootloader = errors.New("bootloader image, not an application")
+	// ErrNoAppDesc: no esp_app_desc_t magic (0xABCD5432) at offset 0x20.
+	ErrNoAppDesc = errors.New("image: no app descriptor (magic 0xABCD5432 at offset 0x20)")
+	// ErrLoadAddress: a segment the bootloader refuses to load (LoadError).
+	ErrLoadAddress = errors.New("image: segment load address invalid")
 )
 
 const (
@@ -34,7 +43,6 @@ const (
 	maxSegLen   = 16 << 20
 	descSize    = 256
 	seed        = 0xEF
-	pageAlign   = 0x10000
 )
 
 type stage uint8
@@ -64,6 +72,10 @@ type Verifier struct {
 	h       hash.Hash
 	err     error
 	segData int // file offset of the current segment's data
+
+	desc  [4]byte // bytes 0x20-0x23: the app descriptor's magic word
+	entry uint32
+	segs  [maxSegments]Seg
 }
 
 // NewVerifier starts a verification for chip (AnyChip accepts any).
@@ -82,6 +94,9 @@ func (v *Verifier) Write(p []byte) (int, error) {
 		p = p[k:]
 		if v.stage != stHash {
 			v.h.Write(chunk) // the digest covers everything up to the checksum byte
+		}
+		for i := max(v.pos, AppDescOffset); i < min(v.pos+k, AppDescOffset+4); i++ {
+			v.desc[i-AppDescOffset] = chunk[i-v.pos]
 		}
 		v.consume(chunk)
 		v.pos += k
@@ -108,6 +123,9 @@ func (v *Verifier) consume(chunk []byte) {
 	}
 	if v.stage == stHeader && v.pos == 0 && chunk[0] != 0xE9 {
 		v.err = ErrMagic
+		if chunk[0] == magicESP8266V2 {
+			v.err = ErrESP8266
+		}
 	}
 }
 
@@ -117,8 +135,11 @@ func (v *Verifier) next() {
 	case stHeader:
 		h := v.buf
 		v.chip = uint16(h[12]) | uint16(h[13])<<8
+		v.entry = le32(h[4:])
 		v.nseg, v.hashed = int(h[1]), h[23] == 1
 		switch {
+		case IsESP8266(h):
+			v.err = ErrESP8266
 		case v.want != AnyChip && v.chip != v.want:
 			v.err = ErrWrongChip
 		case v.nseg == 0 || v.nseg > maxSegments:
@@ -163,12 +184,12 @@ func (v *Verifier) segmentData() {
 	load := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
 	n := int(uint32(b[4]) | uint32(b[5])<<8 | uint32(b[6])<<16 | uint32(b[7])<<24)
 	v.segData = v.pos
+	mapped := FlashMapped(v.chip, load)
+	v.segs[v.seg] = Seg{load, uint32(n)}
 	switch {
 	case n%4 != 0 || n >= maxSegLen || n < 0:
 		v.err = ErrSegment
-	case v.seg == 0 && n < descSize:
-		v.err = ErrSegment // an app's first segment holds the 256-byte descriptor
-	case flashMapped(v.chip, load) && uint32(v.segData)%pageAlign != load%pageAlign:
+	case mapped && uint32(v.segData)%mmuPage != load%mmuPage:
 		v.err = ErrSegment
 	}
 	v.stage, v.need = stSegData, n
@@ -177,7 +198,9 @@ func (v *Verifier) segmentData() {
 	}
 }
 
-// Finish returns the verdict once the whole image has been written.
+// Finish returns the verdict once the whole image has been written:
+// esp_image_verify's, plus the app descriptor an application must carry
+// (esp_https_ota checks it; see CheckApp).
 func (v *Verifier) Finish() error {
 	if v.err != nil {
 		return v.err
@@ -185,27 +208,24 @@ func (v *Verifier) Finish() error {
 	if v.stage != stDone {
 		return ErrTruncated
 	}
+	return CheckApp(v.chip, v.entry, le32(v.desc[:]), v.segs[:v.nseg])
+}
+
+// Bootable is the second-stage bootloader's verdict on a verified image:
+// every segment it would copy to RAM checked with CheckLoad. A verified
+// image that is not bootable is written and selected by esp_ota_end and
+// esp_ota_set_boot_partition alike, and refused only at the next boot.
+func (v *Verifier) Bootable() error {
+	if err := v.Finish(); err != nil {
+		return err
+	}
+	for i := 0; i < v.nseg; i++ {
+		if err := CheckLoad(v.chip, i, v.segs[i].Load, v.segs[i].Len); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // Size is the image's length, known once Finish succeeds.
 func (v *Verifier) Size() int { return v.pos }
-
-// flashMapped reports whether a load address is in one of the chip's IROM or
-// DROM windows (soc/soc.h).
-func flashMapped(chip uint16, addr uint32) bool {
-	var r [2][2]uint32
-	switch chip {
-	case ChipESP32:
-		r = [2][2]uint32{{0x3F400000, 0x3F800000}, {0x400C2000, 0x40C00000}}
-	case ChipESP32S2:
-		r = [2][2]uint32{{0x3F000000, 0x3FF80000}, {0x40080000, 0x40800000}}
-	case ChipESP32S3:
-		r = [2][2]uint32{{0x3C000000, 0x3E000000}, {0x42000000, 0x44000000}}
-	case ChipESP32C3:
-		r = [2][2]uint32{{0x3C000000, 0x3C800000}, {0x42000000, 0x42800000}}
-	default:
-		return false
-	}
-	return addr >= r[0][0] && addr < r[0][1] || addr >= r[1][0] && addr < r[1][1]
-}

@@ -22,6 +22,9 @@ func build(hashed bool) []byte {
 	sum := byte(seed)
 	for i := 32; i < len(img); i++ {
 		img[i] = byte(i * 7)
+	}
+	img[32], img[33], img[34], img[35] = 0x32, 0x54, 0xCD, 0xAB // esp_app_desc_t magic
+	for i := 32; i < len(img); i++ {
 		sum ^= img[i]
 	}
 	for (len(img)+1)%16 != 0 {

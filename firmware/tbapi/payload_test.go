@@ -311,3 +311,52 @@ func TestCastNumeric(t *testing.T) {
 		}
 	}
 }
+
+// DecodeFlat agrees with the general decoder on flat objects and declines
+// everything else.
+func TestDecodeFlat(t *testing.T) {
+	for _, in := range []string{
+		`{"temperature":15.52,"rssi":-61,"bssid":"24:0A:C4:00:00:01","ok":true,"n":null}`,
+		` { "a" : "x" , "b" : 1e3 } `,
+		`{}`,
+	} {
+		got, ok := DecodeFlat([]byte(in), nil)
+		if !ok {
+			t.Fatalf("DecodeFlat(%s) declined", in)
+		}
+		want, err := Parse([]byte(in))
+		if err != nil || len(want.Members) != len(got) {
+			t.Fatalf("%s: %d members, general %d (%v)", in, len(got), len(want.Members), err)
+		}
+		for i, m := range got {
+			w := want.Members[i]
+			if string(m.Key) != w.Key || m.Value.Kind != w.Value.Kind || m.Value.Str != w.Value.Str || m.Value.Bool != w.Value.Bool {
+				t.Fatalf("%s: member %d = %s %+v; want %s %+v", in, i, m.Key, m.Value, w.Key, w.Value)
+			}
+		}
+	}
+	for _, in := range []string{`{"ts":1,"values":{"a":1}}`, `[{"a":1}]`, `{"a":[1]}`, `{"a\\u0041":1}`, `{"a":1`, `{"a":1}x`, `{"a" 1}`, `"x"`, ``} {
+		if _, ok := DecodeFlat([]byte(in), nil); ok {
+			t.Errorf("DecodeFlat(%q) accepted", in)
+		}
+	}
+}
+
+func FuzzDecodeFlat(f *testing.F) {
+	f.Add([]byte(`{"temperature":15.52,"rssi":-61,"ssid":"x"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, ok := DecodeFlat(data, nil)
+		if !ok {
+			return
+		}
+		want, err := Parse(data)
+		if err != nil || want.Kind != Object || len(want.Members) != len(got) {
+			t.Fatalf("DecodeFlat accepted %q; Parse: %v", data, err)
+		}
+		for i, m := range got {
+			if string(m.Key) != want.Members[i].Key || m.Value.Str != want.Members[i].Value.Str {
+				t.Fatalf("member %d differs", i)
+			}
+		}
+	})
+}

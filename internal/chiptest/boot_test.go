@@ -208,7 +208,7 @@ func TestBoot(t *testing.T) {
 
 	flash := e.image(t, fw, partBytes)
 	e.boot(t, flash, "[ESP32] Boot 1 saved in NVS", "========================================", "Firmware: CORE_ESP32",
-		"Reset reason: POWERON", "[NVS] Checking for saved token...", "[NVS] Token loaded: "+token, "[WIFI] Connecting...")
+		"Reset reason: POWERON", "[NVS] Checking for saved token...", "[NVS] Token loaded: "+token, "[PROVISION] Already provisioned", "[WIFI] Connecting...")
 	s := readNVS(t, flash)
 	expect(t, s, "esp32", "boots", "1")
 	expect(t, s, "tb", "token", token)
@@ -221,7 +221,7 @@ func TestBoot(t *testing.T) {
 	// initialises the partition in ESP-IDF's format.
 	flash = e.image(t, fw, nil)
 	e.boot(t, flash, "[ESP32] Boot 1 saved in NVS", "Firmware: CORE_ESP32", "[NVS] Checking for saved token...",
-		"[NVS] No saved token found", "[PROVISION] Not provisioned - will request provisioning")
+		"[PROVISION] Not provisioned - will request provisioning")
 	s = readNVS(t, flash)
 	expect(t, s, "esp32", "boots", "1")
 	if _, err := s.GetString("tb", "token"); !nvs.IsNotFound(err) {
@@ -355,7 +355,7 @@ func TestFullLoop(t *testing.T) {
 	flash := e.image(t, fw, part)
 	nic := []string{"--nic"}
 	log := e.bootWith(t, nic, flash, "[ESP32] Ethernet up", "[PROVISION] Not provisioned - will request provisioning",
-		"[PROVISION] Request sent", "[PROVISION] Access Token: ", "[NVS] Token saved successfully",
+		"[PROVISION] Connecting to: 10.0.2.2", "[PROVISION] Sending provisioning request...", "[PROVISION] Response received!", "[PROVISION] Access Token: ", "[NVS] Token saved successfully",
 		"Connected to ThingsBoard!", "[TELEMETRY] Data sent to ThingsBoard")
 	token := ""
 	for _, l := range log {

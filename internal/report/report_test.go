@@ -20,16 +20,11 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 func fixture() sim.Snapshot {
 	ms := time.Millisecond
-	return sim.Snapshot{
+	s := sim.Snapshot{
 		Elapsed: 61 * time.Second, Devices: 500, Started: 500, Provisioned: 498, Online: 497,
 		ByState:  map[string]int{"online": 497, "backoff": 2, "provisioning": 1},
 		Versions: map[string]int{"1.0.0": 3, "1.1.0": 497}, OTAStates: map[string]int{"UPDATED": 497, "FAILED": 3},
 		Reprovisions: 2, Boots: 1000, Stranded: 1, EverOnline: true,
-		Trends: map[string]sim.TrendStats{
-			"provision": {Count: 500, Avg: 12 * ms, P50: 10 * ms, P90: 20 * ms, P95: 25 * ms, P99: 40 * ms, Max: 90 * ms},
-			"publish":   {Count: 6000, Avg: 300 * time.Microsecond, P50: 200 * time.Microsecond, P90: 500 * time.Microsecond, P95: 800 * time.Microsecond, P99: 2 * ms, Max: 1500 * ms},
-			"ota":       {Count: 497, Avg: 4 * time.Second, P50: 3900 * ms, P90: 5 * time.Second, P95: 5500 * ms, P99: 6 * time.Second, Max: 6100 * ms},
-		},
 		Outcomes: sim.Counts{{Name: "publish acked", Count: 6000}, {Name: "telemetry acked", Count: 5000}, {Name: "connect ok", Count: 1000},
 			{Name: "provisioned", Count: 500}, {Name: "ota updated", Count: 497}, {Name: "ota failed", Count: 3}, {Name: "connect failed", Count: 6}, {Name: "reprovisioned", Count: 2}},
 		Disconnects: sim.Counts{{Name: "server_closed", Count: 4}, {Name: "network", Count: 1}},
@@ -44,8 +39,28 @@ func fixture() sim.Snapshot {
 		OTABytes: 521_000_000, OTAWindow: 10 * time.Second,
 		Generator: sim.GeneratorStats{Cores: 2, CPUAvg: 0.4, CPUPeak: 1.1, CPUNow: 0.3, Lag: sim.TrendStats{Count: 9000, P99: 3 * ms, Max: 40 * ms},
 			Why:       "tbsim used 0.4 of 2 cores (busiest 5 s: 1.1); deadlines fired up to 40ms late (p99 3ms): not generator-bound",
-			Admission: sim.AdmissionStats{Adaptive: true, Limit: 64, InFlight: 1, Peak: 40, Wait: sim.TrendStats{Count: 3, P99: 20 * ms, Max: 21 * ms}}},
+			Admission: sim.AdmissionStats{Adaptive: true, Limit: 64, InFlight: 1, Peak: 40}},
 	}
+	// Latencies as a fleet records them: spread between a low and a high
+	// value, every one observed into a trend.
+	spread := func(n int, lo, hi time.Duration) sim.Histogram {
+		var tr sim.Trend
+		for i := range n {
+			tr.Observe(lo + (hi-lo)*time.Duration(i*i)/time.Duration(n*n))
+		}
+		return tr.Histogram()
+	}
+	s.Histograms = map[string]sim.Histogram{
+		"provision": spread(500, 5*ms, 90*ms), "connect": {}, "publish": spread(6000, 150*time.Microsecond, 1500*ms), "publish_steady": spread(5000, 150*time.Microsecond, 900*ms),
+		"chunk": {}, "ota": spread(497, 3*time.Second, 6100*ms), "generator.lag": spread(9000, 0, 40*ms), "admission.wait": spread(3, 15*ms, 21*ms),
+	}
+	s.Trends = map[string]sim.TrendStats{}
+	for _, name := range sim.TrendNames {
+		s.Trends[name] = s.Histograms[name].Stats()
+	}
+	s.Generator.Lag = s.Histograms["generator.lag"].Stats()
+	s.Generator.Admission.Wait = s.Histograms["admission.wait"].Stats()
+	return s
 }
 
 func golden(t *testing.T, name string, got []byte) {
@@ -86,7 +101,7 @@ func TestSummaryJSON(t *testing.T) {
 			ProvisionedThisRun int `json:"provisioned_this_run"`
 			Stranded           int `json:"stranded"`
 		} `json:"devices"`
-		LatencyMs map[string]map[string]float64 `json:"latency_ms"`
+		LatencyMs map[string]map[string]any `json:"latency_ms"`
 		Errors    struct {
 			Total  int `json:"total"`
 			Causes []struct {
@@ -106,25 +121,20 @@ func TestSummaryJSON(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b.Bytes(), &back))
 	require.Equal(t, Schema, back.Schema)
 	require.Equal(t, 61000.0, back.DurationMs)
+	require.Contains(t, back.LatencyMs["provision"], "histogram", "v2 keeps the buckets, so shards merge exactly")
 	require.Equal(t, 498, back.Devices.Provisioned)
 	require.Equal(t, 500, back.Devices.ProvisionedThisRun)
 	require.Equal(t, 1, back.Devices.Stranded)
-	require.Equal(t, 25.0, back.LatencyMs["provision"]["p95"])
+	require.Equal(t, ms(s.Snap.Trends["provision"].P95), back.LatencyMs["provision"]["p95"])
 	require.Equal(t, 10, back.Errors.Total)
 	require.Equal(t, "ota_failed", back.Errors.Causes[1].Cause)
 	require.Equal(t, "checksum mismatch (SHA256)", back.Errors.Causes[1].Detail)
 	require.Equal(t, "stranded", back.NotOnline[1].Cause)
 	require.Equal(t, 3, back.Verdict.ExitCode)
-	for _, k := range []string{"schema", "seed", "server", "duration_ms", "devices", "latency_ms", "counts", "rates_per_s", "ota", "disconnects", "errors", "not_online", "generator", "thresholds", "verdict"} {
+	for _, k := range []string{"schema", "tbsim_version", "seed", "server", "shard", "duration_ms", "devices", "latency_ms", "counts", "rates_per_s", "ota", "disconnects", "errors", "not_online", "generator", "thresholds", "verdict"} {
 		require.Contains(t, raw, k)
 	}
-	require.Len(t, raw, 15, "no duplicate or stray top-level fields")
-}
-
-func TestPrometheus(t *testing.T) {
-	var b bytes.Buffer
-	WritePrometheus(&b, fixture())
-	golden(t, "metrics.golden", b.Bytes())
+	require.Len(t, raw, 17, "no duplicate or stray top-level fields")
 }
 
 func TestLiveAndLine(t *testing.T) {

@@ -329,6 +329,7 @@ func fuzzOne(o FuzzOptions, seed uint64, keep []int) (*FuzzRun, error) {
 	w.core, w.srv = c, &emuServer{d: direct.New(c)}
 	prof, _ := c.DefaultProfile()
 	fw := firmware.Defaults()
+	fw.Server = "embedded" // what "[PROVISION] Connecting to:" names: the in-process emulator
 	fw.ProvisionKey, fw.ProvisionSecret = prof.ProvisionKey, prof.ProvisionSecret
 	fw.MarkValid = markValid
 	fw.WriteAheadToken = o.WriteAheadToken

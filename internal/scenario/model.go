@@ -43,6 +43,7 @@ type FleetSpec struct {
 	Ramp              float64  `yaml:"ramp"`
 	BootTime          Duration `yaml:"boot_time"`
 	WriteAheadToken   bool     `yaml:"write_ahead_token"`
+	AcceptOtherTitle  bool     `yaml:"accept_other_title"`
 }
 
 // FwSpec is the factory firmware.

@@ -54,19 +54,23 @@ type junitSuites struct {
 }
 
 type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Errors   int         `xml:"errors,attr"`
-	Time     float64     `xml:"time,attr"`
-	Cases    []junitCase `xml:"testcase"`
+	Name      string      `xml:"name,attr"`
+	Tests     int         `xml:"tests,attr"`
+	Failures  int         `xml:"failures,attr"`
+	Errors    int         `xml:"errors,attr"`
+	Skipped   int         `xml:"skipped,attr"`
+	Time      float64     `xml:"time,attr"`
+	Timestamp string      `xml:"timestamp,attr"`
+	Cases     []junitCase `xml:"testcase"`
 }
 
 type junitCase struct {
 	Name      string        `xml:"name,attr"`
 	Classname string        `xml:"classname,attr"`
+	Time      float64       `xml:"time,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
 	Error     *junitFailure `xml:"error,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
 }
 
@@ -75,28 +79,44 @@ type junitFailure struct {
 	Body    string `xml:",chardata"`
 }
 
-// WriteJUnit writes one test suite per scenario and one test case per
-// expectation; a failed step is a test case of its own, so CI shows it.
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
+}
+
+// WriteJUnit writes one test suite per scenario: a test case per step,
+// timed (a failed one carries the devices involved with their serial logs,
+// later ones are skipped), then one per expectation (judged at the end, so
+// without a time of their own).
+//
+// In virtual mode times are virtual: a suite's time is the scenario's
+// length on the virtual clock and its timestamp the virtual clock's start
+// (sim.Epoch), so the same seed gives the same bytes; in real time both are
+// the wall clock's.
 func WriteJUnit(w io.Writer, rs []*Result) error {
 	var doc junitSuites
 	for _, r := range rs {
-		s := junitSuite{Name: r.Name, Time: r.Duration.Seconds()}
+		s := junitSuite{Name: r.Name, Time: r.Duration.Seconds(), Timestamp: r.Started.UTC().Format("2006-01-02T15:04:05")}
 		if r.Error != "" {
-			s.Cases = append(s.Cases, junitCase{Name: "run", Classname: r.Name, Error: &junitFailure{Message: r.Error, Body: r.Replay}})
+			s.Cases = append(s.Cases, junitCase{Name: "run", Classname: r.Name, Time: r.Duration.Seconds(), Error: &junitFailure{Message: r.Error, Body: r.Replay}})
 			s.Errors++
 		}
 		for _, st := range r.Steps {
-			if st.Status != "failed" {
-				continue
+			c := junitCase{Name: fmt.Sprintf("step %d %s (line %s)", st.Index+1, st.Action, st.Line), Classname: r.Name,
+				Time: st.Duration.Seconds(), SystemOut: st.Detail}
+			switch st.Status {
+			case "failed":
+				var body strings.Builder
+				for _, d := range st.Devices {
+					fmt.Fprintf(&body, "device %s:\n  %s\n", d.Name, strings.Join(d.Tail, "\n  "))
+				}
+				body.WriteString("replay: " + r.Replay)
+				c.Failure, c.SystemOut = &junitFailure{Message: st.Detail, Body: body.String()}, ""
+				s.Failures++
+			case "skipped":
+				c.Skipped = &junitSkipped{Message: "an earlier step failed"}
+				s.Skipped++
 			}
-			var body strings.Builder
-			for _, d := range st.Devices {
-				fmt.Fprintf(&body, "device %s:\n  %s\n", d.Name, strings.Join(d.Tail, "\n  "))
-			}
-			body.WriteString("replay: " + r.Replay)
-			s.Cases = append(s.Cases, junitCase{Name: fmt.Sprintf("step %d %s (line %s)", st.Index+1, st.Action, st.Line),
-				Classname: r.Name, Failure: &junitFailure{Message: st.Detail, Body: body.String()}})
-			s.Failures++
+			s.Cases = append(s.Cases, c)
 		}
 		for _, e := range r.Expectations {
 			c := junitCase{Name: e.Expect, Classname: r.Name, SystemOut: "measured " + e.Measured}

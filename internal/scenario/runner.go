@@ -60,16 +60,20 @@ type ExpResult struct {
 
 // Result is a scenario's outcome.
 type Result struct {
-	Name         string        `json:"name"`
-	File         string        `json:"file"`
-	Seed         uint64        `json:"seed"`
-	Duration     time.Duration `json:"duration"`
-	Passed       bool          `json:"passed"`
-	Error        string        `json:"error,omitempty"` // a runtime error (not a failed expectation)
-	Steps        []StepResult  `json:"steps"`
-	Expectations []ExpResult   `json:"expectations"`
-	Replay       string        `json:"replay,omitempty"`
-	Mode         string        `json:"mode"`
+	Name     string        `json:"name"`
+	File     string        `json:"file"`
+	Seed     uint64        `json:"seed"`
+	Duration time.Duration `json:"duration"`
+	// Started is when the scenario started: on the virtual clock in
+	// virtual mode (sim.Epoch, so reports replay byte for byte), on the
+	// wall clock in real time.
+	Started      time.Time    `json:"started"`
+	Passed       bool         `json:"passed"`
+	Error        string       `json:"error,omitempty"` // a runtime error (not a failed expectation)
+	Steps        []StepResult `json:"steps"`
+	Expectations []ExpResult  `json:"expectations"`
+	Replay       string       `json:"replay,omitempty"`
+	Mode         string       `json:"mode"`
 }
 
 // runner is one run's state.
@@ -88,7 +92,10 @@ func Run(ctx context.Context, sc *Scenario, opts RunOptions) *Result {
 	if opts.Seed != nil {
 		r.seed = *opts.Seed
 	}
-	res := &Result{Name: sc.Name, File: sc.File, Seed: r.seed, Mode: r.mode()}
+	res := &Result{Name: sc.Name, File: sc.File, Seed: r.seed, Mode: r.mode(), Started: sim.Epoch}
+	if res.Mode == ModeRealtime {
+		res.Started = time.Now()
+	}
 	res.Replay = fmt.Sprintf("tbsim scenario run %s --seed %d --mode %s", sc.File, r.seed, res.Mode)
 	if err := r.run(ctx, res); err != nil {
 		res.Error = err.Error()
@@ -106,6 +113,7 @@ func Run(ctx context.Context, sc *Scenario, opts RunOptions) *Result {
 func (r *runner) fleetOptions() sim.Options {
 	fs := r.sc.Fleet
 	fw := firmware.Defaults()
+	fw.Server = "embedded" // what "[PROVISION] Connecting to:" names: the in-process emulator
 	if fs.Firmware.Title != "" {
 		fw.Title = fs.Firmware.Title
 	}
@@ -124,6 +132,7 @@ func (r *runner) fleetOptions() sim.Options {
 	}
 	fw.ChunkTimeout = orDur(fs.ChunkTimeout, fw.ChunkTimeout)
 	fw.WriteAheadToken = fs.WriteAheadToken
+	fw.AcceptOtherTitle = fs.AcceptOtherTitle
 	fw.BackoffMin = orDur(fs.BackoffMin, 500*time.Millisecond)
 	fw.BackoffMax = orDur(fs.BackoffMax, 5*time.Second)
 	lo, hi := 50*time.Millisecond, 200*time.Millisecond

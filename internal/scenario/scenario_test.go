@@ -123,7 +123,12 @@ func TestFailingScenarioReport(t *testing.T) {
 	var doc junitSuites
 	require.NoError(t, xml.Unmarshal(junit.Bytes(), &doc))
 	require.Equal(t, 2, doc.Suites[0].Failures, "the failed step and the failed expectation")
-	require.Equal(t, 4, doc.Suites[0].Tests)
+	require.Equal(t, 1, doc.Suites[0].Skipped, "the step after the failed one")
+	require.Equal(t, 7, doc.Suites[0].Tests, "4 steps and 3 expectations")
+	require.Equal(t, "2026-01-01T00:00:00", doc.Suites[0].Timestamp, "virtual mode: the virtual clock's start")
+	require.InDelta(t, r.Duration.Seconds(), doc.Suites[0].Time, 1e-9)
+	require.InDelta(t, r.Steps[2].Duration.Seconds(), doc.Suites[0].Cases[2].Time, 1e-9, "the failed wait took its timeout")
+	require.InDelta(t, 0.3, doc.Suites[0].Cases[2].Time, 0.01)
 }
 
 func FuzzParse(f *testing.F) {

@@ -128,9 +128,3 @@ func (c *Client) LatestTyped(ctx context.Context, deviceID string, keys ...strin
 func (c *Client) DeletePackage(ctx context.Context, id string) error {
 	return c.call(ctx, "DELETE", "/api/otaPackage/"+id, nil, nil)
 }
-
-// Device returns a device by id.
-func (c *Client) Device(ctx context.Context, id string) (Object, error) {
-	var d Object
-	return d, c.call(ctx, "GET", "/api/device/"+id, nil, &d)
-}

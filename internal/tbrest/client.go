@@ -7,20 +7,31 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
-// Client is a logged-in REST client.
+// Client is a logged-in REST client. It keeps the credentials it logged in
+// with: when ThingsBoard answers that the access token expired (401 with
+// errorCode 11, after JWT_TOKEN_EXPIRATION_TIME, 2.5 h by default, or once
+// the server stops accepting the token), the client refreshes it with the
+// refresh token, or logs in again when that is refused too, and repeats the
+// request once. A Client is safe for concurrent use.
 type Client struct {
-	base  string
-	token string
-	http  *http.Client
+	base           string
+	http           *http.Client
+	user, password string
+
+	mu             sync.Mutex
+	token, refresh string
+	renewMu        sync.Mutex // one renewal at a time: the others then find the new token
 }
 
 // EntityID is ThingsBoard's {"entityType","id"}.
@@ -40,45 +51,199 @@ func LoginWith(ctx context.Context, hc *http.Client, base, user, password string
 	if hc == nil {
 		hc = &http.Client{Timeout: 60 * time.Second}
 	}
-	c := &Client{base: strings.TrimRight(base, "/"), http: hc}
-	var out struct{ Token string }
-	if err := c.call(ctx, "POST", "/api/auth/login", map[string]string{"username": user, "password": password}, &out); err != nil {
+	c := &Client{base: strings.TrimRight(base, "/"), http: hc, user: user, password: password}
+	if err := c.login(ctx); err != nil {
 		return nil, fmt.Errorf("login to %s: %w", base, err)
 	}
-	c.token = out.Token
 	return c, nil
 }
 
-// Error is a non-2xx answer.
+// jwtPair is ThingsBoard's login and refresh answer (JwtPair, written with
+// JsonInclude.NON_NULL): token and refreshToken; scope only when the token
+// is not for the API yet (two-factor authentication pending).
+type jwtPair struct {
+	Token        string `json:"token"`
+	RefreshToken string `json:"refreshToken"`
+	Scope        string `json:"scope"`
+}
+
+// login is POST /api/auth/login (RestLoginProcessingFilter).
+func (c *Client) login(ctx context.Context) error {
+	body, err := json.Marshal(map[string]string{"username": c.user, "password": c.password})
+	if err != nil {
+		return err
+	}
+	var p jwtPair
+	if err := c.send(ctx, "POST", "/api/auth/login", body, "application/json", "", &p); err != nil {
+		return err
+	}
+	return c.take(p)
+}
+
+// take installs a token pair.
+func (c *Client) take(p jwtPair) error {
+	switch {
+	case p.Scope != "":
+		// RestAwareAuthenticationSuccessHandler: a user with two-factor
+		// authentication gets a PRE_VERIFICATION_TOKEN (or
+		// MFA_CONFIGURATION_TOKEN) that opens only the 2FA endpoints.
+		return fmt.Errorf("user %s must complete two-factor authentication (token scope %s), which tbsim cannot do: use a tenant administrator without 2FA", c.user, p.Scope)
+	case p.Token == "":
+		return errors.New("the answer has no token")
+	}
+	c.mu.Lock()
+	c.token, c.refresh = p.Token, p.RefreshToken
+	c.mu.Unlock()
+	return nil
+}
+
+// renew gets a new access token after stale was refused as expired: with
+// the refresh token (POST /api/auth/token, RefreshTokenProcessingFilter),
+// or by logging in again when that is refused (an expired refresh token,
+// 401 errorCode 11; one outdated by a logout or a password change, 401
+// errorCode 10). A token another request renewed meanwhile is used as is.
+func (c *Client) renew(ctx context.Context, stale string) error {
+	c.renewMu.Lock()
+	defer c.renewMu.Unlock()
+	c.mu.Lock()
+	tok, refresh := c.token, c.refresh
+	c.mu.Unlock()
+	if tok != stale {
+		return nil
+	}
+	if refresh != "" {
+		body, err := json.Marshal(map[string]string{"refreshToken": refresh})
+		if err != nil {
+			return err
+		}
+		var p jwtPair
+		if err := c.send(ctx, "POST", "/api/auth/token", body, "application/json", "", &p); err == nil {
+			return c.take(p)
+		} else if !errors.Is(err, ErrUnauthorized) {
+			return fmt.Errorf("refresh the token: %w", err)
+		}
+	}
+	if err := c.login(ctx); err != nil {
+		return fmt.Errorf("the token expired; log in again as %s: %w", c.user, err)
+	}
+	return nil
+}
+
+// ThingsBoard's error codes (ThingsboardErrorCode) that the client acts on.
+const (
+	CodeAuthentication     = 10 // bad credentials, an outdated refresh token, no token
+	CodeJWTTokenExpired    = 11 // the access token expired (or its signature is not the server's)
+	CodeCredentialsExpired = 15 // the user's password expired
+	CodeItemNotFound       = 32
+	CodeVersionConflict    = 35 // the entity was saved by someone else since it was read
+)
+
+// Error is a non-2xx answer: the status and, from ThingsBoard's
+// ThingsboardErrorResponse body {"status","message","errorCode","timestamp"},
+// the message and the error code (0 when the body is not one, say from a
+// proxy in front of the server).
 type Error struct {
 	Status  int
+	Code    int
 	Message string
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Status, e.Message) }
 
+// Sentinels for errors.Is on an *Error.
+var (
+	ErrUnauthorized = errors.New("unauthorized")     // 401
+	ErrNotFound     = errors.New("not found")        // 404
+	ErrConflict     = errors.New("version conflict") // 409
+)
+
+// Is matches the sentinels by status.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrUnauthorized:
+		return e.Status == http.StatusUnauthorized
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	case ErrConflict:
+		return e.Status == http.StatusConflict
+	}
+	return false
+}
+
+// readError builds the Error of a non-2xx answer.
+func readError(status int, data []byte) *Error {
+	var body struct {
+		Message   *string `json:"message"`
+		ErrorCode int     `json:"errorCode"`
+	}
+	e := &Error{Status: status}
+	if json.Unmarshal(data, &body) == nil && body.Message != nil {
+		e.Message, e.Code = *body.Message, body.ErrorCode
+		if e.Message == "" {
+			e.Message = http.StatusText(status)
+		}
+		return e
+	}
+	e.Message = http.StatusText(status)
+	if text := strings.TrimSpace(string(data)); text != "" {
+		if len(text) > 200 {
+			text = text[:200] + "…"
+		}
+		e.Message += " (" + text + ")"
+	}
+	return e
+}
+
 func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		body = b
 	}
 	return c.do(ctx, method, path, body, "application/json", out)
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body io.Reader, contentType string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+// do sends an authenticated request; an expired token is renewed and the
+// request sent once more (body is a byte slice so that it can be).
+func (c *Client) do(ctx context.Context, method, path string, body []byte, contentType string, out any) error {
+	c.mu.Lock()
+	tok := c.token
+	c.mu.Unlock()
+	err := c.send(ctx, method, path, body, contentType, tok, out)
+	var he *Error
+	if !errors.As(err, &he) || he.Status != http.StatusUnauthorized || he.Code != CodeJWTTokenExpired {
+		return err
+	}
+	if err := c.renew(ctx, tok); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	tok = c.token
+	c.mu.Unlock()
+	return c.send(ctx, method, path, body, contentType, tok, out)
+}
+
+// send is one HTTP exchange: X-Authorization: Bearer token when there is
+// one (ThingsboardSecurityConfiguration's header), a JSON answer decoded
+// into out.
+func (c *Client) send(ctx context.Context, method, path string, body []byte, contentType, token string, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
-	if c.token != "" {
-		req.Header.Set("X-Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("X-Authorization", "Bearer "+token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -90,15 +255,12 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, co
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
-		var e struct{ Message string }
-		json.Unmarshal(data, &e)
-		if e.Message == "" {
-			e.Message = http.StatusText(resp.StatusCode)
-		}
-		return &Error{Status: resp.StatusCode, Message: e.Message}
+		return readError(resp.StatusCode, data)
 	}
 	if out != nil && len(data) > 0 {
-		return json.Unmarshal(data, out)
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s %s: the answer is not the JSON expected: %w", method, path, err)
+		}
 	}
 	return nil
 }
@@ -128,7 +290,7 @@ func (c *Client) DefaultProfile(ctx context.Context) (Object, error) {
 // Profile returns a device profile by id.
 func (c *Client) Profile(ctx context.Context, id string) (Object, error) {
 	var p Object
-	return p, c.call(ctx, "GET", "/api/deviceProfile/"+id, nil, &p)
+	return p, c.call(ctx, "GET", "/api/deviceProfile/"+url.PathEscape(id), nil, &p)
 }
 
 // ProfileByName finds a device profile by name.
@@ -170,6 +332,40 @@ func (c *Client) SaveDevice(ctx context.Context, d Object) (Object, error) {
 	return out, c.call(ctx, "POST", "/api/device", d, &out)
 }
 
+// Device returns a device by id.
+func (c *Client) Device(ctx context.Context, id string) (Object, error) {
+	var d Object
+	return d, c.call(ctx, "GET", "/api/device/"+url.PathEscape(id), nil, &d)
+}
+
+// EditDevice reads a device, applies edit and saves it. ThingsBoard refuses
+// a save whose "version" is not the stored one (409, errorCode 35: someone
+// saved the device since it was read); the device is then read and edited
+// again, up to a few times.
+func (c *Client) EditDevice(ctx context.Context, id string, edit func(Object)) (Object, error) {
+	return c.edit(ctx, func() (Object, error) { return c.Device(ctx, id) }, edit, c.SaveDevice)
+}
+
+// EditProfile is EditDevice for a device profile.
+func (c *Client) EditProfile(ctx context.Context, id string, edit func(Object)) (Object, error) {
+	return c.edit(ctx, func() (Object, error) { return c.Profile(ctx, id) }, edit, c.SaveProfile)
+}
+
+func (c *Client) edit(ctx context.Context, get func() (Object, error), edit func(Object), save func(context.Context, Object) (Object, error)) (Object, error) {
+	const attempts = 5
+	for i := 1; ; i++ {
+		o, err := get()
+		if err != nil {
+			return nil, err
+		}
+		edit(o)
+		saved, err := save(ctx, o)
+		if err == nil || !errors.Is(err, ErrConflict) || i == attempts {
+			return saved, err
+		}
+	}
+}
+
 // Devices lists every device of the tenant.
 func (c *Client) Devices(ctx context.Context) ([]Object, error) {
 	var all []Object
@@ -193,12 +389,14 @@ func (c *Client) Latest(ctx context.Context, deviceID string, keys ...string) (m
 	var raw map[string][]struct {
 		Value any `json:"value"`
 	}
-	if err := c.call(ctx, "GET", "/api/plugins/telemetry/DEVICE/"+deviceID+"/values/timeseries?keys="+strings.Join(keys, ","), nil, &raw); err != nil {
+	if err := c.call(ctx, "GET", "/api/plugins/telemetry/DEVICE/"+deviceID+"/values/timeseries?keys="+url.QueryEscape(strings.Join(keys, ",")), nil, &raw); err != nil {
 		return nil, err
 	}
 	out := map[string]string{}
 	for k, v := range raw {
-		if len(v) > 0 {
+		// A key with no value comes back as [{"ts":now,"value":null}]
+		// (TimeseriesLatestDao.findLatest): absent, not "<nil>".
+		if len(v) > 0 && v[0].Value != nil {
 			out[k] = fmt.Sprint(v[0].Value)
 		}
 	}
@@ -258,6 +456,6 @@ func (c *Client) UploadPackage(ctx context.Context, id, fileName string, data []
 	part.Write(data)
 	w.Close()
 	var out Object
-	err = c.do(ctx, "POST", "/api/otaPackage/"+id+"?checksumAlgorithm="+url.QueryEscape(algorithm), &buf, w.FormDataContentType(), &out)
+	err = c.do(ctx, "POST", "/api/otaPackage/"+id+"?checksumAlgorithm="+url.QueryEscape(algorithm), buf.Bytes(), w.FormDataContentType(), &out)
 	return out, err
 }

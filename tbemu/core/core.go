@@ -107,9 +107,10 @@ type Core struct {
 	byDevice map[string][]*Session // live sessions per device, in connect order
 	seq      atomic.Uint64
 
-	ota   otaQueue
-	rpc   rpcTable
-	stats counters
+	ota      otaQueue
+	rpc      rpcTable
+	stats    counters
+	limiters sync.Map // device id -> *deviceLimits, made at its first limited message
 
 	flushMu   sync.Mutex
 	flushStop func() bool // the scheduled flush

@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,23 +11,13 @@ import (
 )
 
 // devicePublish routes a device session's publish by topic. An error closes
-// the session.
-func (c *Core) devicePublish(s *Session, topic string, payload []byte) error {
-	_, err := c.devicePublishReason(s, topic, payload)
-	return err
-}
-
-// devicePublishReason is devicePublish with the MQTT 5 reason code of its
-// PUBACK: 0x90 for a topic ThingsBoard does not know.
-func (c *Core) devicePublishReason(s *Session, topic string, payload []byte) (byte, error) {
-	if !c.allowDevice(s.deviceID, c.rateLimit(s.deviceID), c.clock.Now()) {
-		c.stats.rateLimited.Add(1)
-		c.touchCause(s.deviceID, "rate limit")
-		return 0, errors.New(ReasonRateLimit)
-	}
+// the session (unless PublishCode keeps an MQTT 5 one); code is the PUBACK's
+// reason code otherwise.
+//
+// Rate limits are counted where ThingsBoard's transport service counts them
+// (see TransportLimits): after the payload parsed, per kind of message.
+func (c *Core) devicePublish(s *Session, topic string, payload []byte) (code byte, err error) {
 	c.touch(s.deviceID, false)
-	var err error
-	var reason byte
 	switch {
 	case topic == tbapi.TopicTelemetry:
 		err = c.telemetry(s.deviceID, payload)
@@ -35,33 +26,37 @@ func (c *Core) devicePublishReason(s *Session, topic string, payload []byte) (by
 	case strings.HasPrefix(topic, tbapi.TopicAttrRequestPrefix):
 		err = c.attributeRequest(s, topic, payload)
 	case strings.HasPrefix(topic, tbapi.TopicRPCResponsePrefix):
-		c.rpcResponse(s.deviceID, topic, payload)
+		reqID, ok := tbapi.ParseRPCResponseTopic(topic)
+		switch {
+		case !ok: // Integer.parseInt in processToDeviceRpcResponseMsg: AdaptorException
+			err = fmt.Errorf("rpc response topic %q: the id is not an integer", topic)
+		case !c.allow(s.deviceID, 0):
+			return 0, c.rateLimited(s.deviceID)
+		default:
+			c.rpcResponse(s.deviceID, reqID, payload)
+		}
 	case strings.HasPrefix(topic, tbapi.TopicRPCRequestPrefix):
 		err = c.clientRPC(s, topic, payload)
 	case strings.Contains(topic, "v2/fw/request/") || strings.Contains(topic, "v2/sw/request/"):
-		var ok bool
-		if ok, err = c.chunkRequest(s, topic, payload); !ok && err == nil {
-			reason = ReasonTopicNameInvalid
+		var handled bool
+		if handled, err = c.chunkRequest(s, topic, payload); !handled && err == nil {
+			code = CodeTopicNameInvalid // no chunk request after all: an unknown topic
 		}
 	default:
 		// Unknown topic: PUBACK (MQTT 5: 0x90), and the session stays open.
-		reason = ReasonTopicNameInvalid
+		code = CodeTopicNameInvalid
+	}
+	if errors.Is(err, errRateLimited) {
+		return code, err
 	}
 	if err != nil {
 		c.stats.parseErrors.Add(1)
-	}
-	return reason, err
-}
-
-func (c *Core) rateLimit(deviceID string) float64 {
-	c.store.mu.RLock()
-	defer c.store.mu.RUnlock()
-	if d := c.store.devices[deviceID]; d != nil {
-		if p := c.store.profiles[d.ProfileID]; p != nil {
-			return p.RateLimit
+		var pe *protocolError
+		if !errors.As(err, &pe) {
+			err = payloadError(err) // the decoders' errors: ThingsBoard's AdaptorException
 		}
 	}
-	return 0
+	return code, err
 }
 
 // touch records activity (and a connect).
@@ -93,9 +88,22 @@ func (c *Core) touchCause(id, cause string) {
 // telemetry stores every accepted shape (JsonConverter.convertToTelemetry):
 // numeric strings become numbers, nulls are skipped.
 func (c *Core) telemetry(id string, payload []byte) error {
+	// Nearly every message is one flat object: read it without a tree and
+	// store it without allocating the keys the device always sends.
+	var buf [16]tbapi.FlatMember
+	if flat, ok := tbapi.DecodeFlat(payload, buf[:0]); ok {
+		return c.flatTelemetry(id, flat)
+	}
 	entries, err := tbapi.DecodeTelemetry(payload)
 	if err != nil {
-		return payloadError{err}
+		return err
+	}
+	points := 0
+	for _, e := range entries {
+		points += dataPoints(e.Values)
+	}
+	if !c.allow(id, points) {
+		return c.rateLimited(id)
 	}
 	c.stats.telemetryMsgs.Add(1)
 	st := c.store.stateOf(id)
@@ -120,10 +128,44 @@ func (c *Core) telemetry(id string, payload []byte) error {
 	return nil
 }
 
+// flatTelemetry stores one flat object of telemetry (see telemetry).
+func (c *Core) flatTelemetry(id string, flat []tbapi.FlatMember) error {
+	points := 0
+	for _, m := range flat {
+		if m.Value.Kind != tbapi.Null {
+			points++
+		}
+	}
+	if !c.allow(id, points) {
+		return c.rateLimited(id)
+	}
+	c.stats.telemetryMsgs.Add(1)
+	st := c.store.stateOf(id)
+	if st == nil {
+		return nil
+	}
+	now := c.nowMs()
+	st.mu.Lock()
+	st.Msgs++
+	for _, m := range flat {
+		if m.Value.Kind == tbapi.Null {
+			continue // ThingsBoard skips nulls
+		}
+		c.store.setLatest(st, st.key(m.Key), TsValue{Ts: now, Value: tbapi.CastNumeric(m.Value)})
+		st.Points++
+	}
+	st.mu.Unlock()
+	c.store.markDirty(id, st)
+	return nil
+}
+
 func (c *Core) clientAttributes(id string, payload []byte) error {
 	ms, err := tbapi.DecodeClientAttributes(payload)
 	if err != nil {
-		return payloadError{err}
+		return err
+	}
+	if !c.allow(id, dataPoints(ms)) { // counted as telemetry, kv by kv
+		return c.rateLimited(id)
 	}
 	st := c.store.stateOf(id)
 	if st == nil {
@@ -145,18 +187,19 @@ func (c *Core) clientAttributes(id string, payload []byte) error {
 // and shared attributes asked for ({} asks for all of both).
 func (c *Core) attributeRequest(s *Session, topic string, payload []byte) error {
 	reqID, ok := tbapi.ParseAttrRequestTopic(topic)
-	if !ok {
-		// Integer.parseInt of the id throws inside the adaptor: a payload
-		// error (seen: ThingsBoard 4.3 closes a 3.1.1 session over "abc").
-		return payloadError{errors.New("attribute request id: not an integer: " + topic)}
+	if !ok { // Integer.parseInt in processGetAttributeRequestMsg: AdaptorException
+		return fmt.Errorf("attribute request topic %q: the id is not an integer", topic)
 	}
 	req, err := tbapi.DecodeAttrRequest(payload)
 	if err != nil {
-		return payloadError{err}
+		return err
+	}
+	if !c.allow(s.deviceID, 0) {
+		return c.rateLimited(s.deviceID)
 	}
 	if slices.Contains(req.ClientKeys, "") || slices.Contains(req.SharedKeys, "") {
 		// An empty key name (clientKeys "") is acknowledged and never
-		// answered by ThingsBoard 4.3.
+		// answered by ThingsBoard 4.3 (seen).
 		return nil
 	}
 	var resp tbapi.AttrResponse
@@ -196,50 +239,56 @@ func pick(attrs map[string]TsValue, keys []string, all bool) []tbapi.Member {
 func (c *Core) clientRPC(s *Session, topic string, payload []byte) error {
 	reqID, ok := tbapi.ParseRPCRequestTopic(topic)
 	if !ok {
-		return nil
+		// processToServerRpcRequestMsg catches only JSON errors: the
+		// NumberFormatException reaches exceptionCaught, as a bad chunk size.
+		return &protocolError{err: fmt.Errorf("rpc request topic %q: the id is not an integer", topic), code: CodeServerShuttingDown}
 	}
 	req, err := tbapi.DecodeRPCRequest(payload)
 	if err != nil {
-		return payloadError{err}
+		return err
 	}
 	respTopic := tbapi.RPCResponseTopic(reqID)
-	if req.Method == "getSessionLimits" {
-		limits := tbapi.NewObj(nil).Int("maxPayloadSize", MaxPacketSize).Int("maxInflightMessages", 100)
-		// ThingsBoard lists its three device limits, null when unset.
-		rl := tbapi.NewObj(nil)
-		if rate := c.rateLimit(s.deviceID); rate > 0 {
-			rl.Str("messages", strconv.FormatFloat(rate, 'f', -1, 64)+":1")
-		} else {
-			rl.Raw("messages", []byte("null"))
-		}
-		rl.Raw("telemetryMessages", []byte("null")).Raw("telemetryDataPoints", []byte("null"))
-		c.deliver(s, respTopic, limits.Raw("rateLimits", rl.Bytes()).Bytes())
+	if req.Method == "getSessionLimits" { // answered by the transport, not counted
+		c.deliver(s, respTopic, c.sessionLimits(s.deviceID))
 		return nil
+	}
+	if !c.allow(s.deviceID, 0) {
+		return c.rateLimited(s.deviceID)
 	}
 	s.after(c.opts.ClientRPCTimeout, func() { c.deliver(s, respTopic, []byte(`{"error":"timeout"}`)) })
 	return nil
 }
 
-// chunkRequest serves v2/fw/request/{id}/chunk/{n} (getOtaPackageCallback).
+// chunkRequest serves v2/fw/request/{id}/chunk/{n} (getOtaPackageCallback):
+// size 0 is the whole file, an index past the end gets an empty payload,
+// errors go to v2/fw/error and close the session.
+//
 // The topic is matched as ThingsBoard's FW_REQUEST_PATTERN.find() does: the
-// pattern anywhere in it, so ".../chunk/0/extra" asks for chunk 0, and
-// ".../chunk/-1" is no chunk request at all (ok false: an unknown topic).
-// The size is Integer.parseInt of the payload: not a number closes the
-// session; a size of 0 or less (or an empty payload) means the size given
-// before for this request id, or 0, the whole file. An index past the end
-// gets an empty payload; errors go to v2/fw/error and close the session.
-func (c *Core) chunkRequest(s *Session, topic string, payload []byte) (ok bool, err error) {
+// pattern anywhere in it, so ".../chunk/0/extra" asks for chunk 0 (seen on
+// 4.3), and ".../chunk/-1" is no chunk request (handled false). A software
+// request (v2/sw/...) finds no package: software assignment is not
+// emulated, and ThingsBoard answers NOT_FOUND for a device without one.
+func (c *Core) chunkRequest(s *Session, topic string, payload []byte) (handled bool, err error) {
 	kind, reqID, chunkIdx, ok := findChunkRequest(topic)
 	if !ok {
 		return false, nil
 	}
+	return true, c.serveChunk(s, kind, reqID, chunkIdx, payload)
+}
+
+func (c *Core) serveChunk(s *Session, kind, reqID string, chunkIdx int, payload []byte) error {
+	// Integer.parseInt of the payload, an empty one being 0: a size that is
+	// not a 32-bit decimal throws NumberFormatException, which nothing in
+	// the transport catches, so Netty hands it to exceptionCaught and the
+	// channel closes (MQTT 5: after DISCONNECT 0x8B). A size of 0 or less
+	// means the one given before for this request id, or 0 (the whole file).
 	size := 0
 	if len(payload) > 0 {
-		n, err := strconv.ParseInt(string(payload), 10, 32)
-		if err != nil {
-			return true, errChunkSize
+		n, ok := parseJavaInt(payload)
+		if !ok {
+			return &protocolError{err: fmt.Errorf("chunk size %q: not an integer", payload), code: CodeServerShuttingDown}
 		}
-		size = int(n)
+		size = n
 	}
 	key := kind + "/" + reqID
 	s.mu.Lock()
@@ -248,15 +297,22 @@ func (c *Core) chunkRequest(s *Session, topic string, payload []byte) (ok bool, 
 	if size <= 0 {
 		size = cached.size
 	}
-	if size > tbapi.MaxChunkSize {
-		return true, c.fwError(s, tbapi.FwErrPayloadTooLarge)
+	if size > tbapi.MaxChunkSize { // checked before the package is looked up
+		return c.fwError(s, tbapi.FwErrPayloadTooLarge)
 	}
 	pkgID := cached.pkgID
-	if !seen && kind == "fw" {
-		pkgID = c.assignedFirmware(s.deviceID)
+	if !seen {
+		// Only this lookup goes through the transport service, so only the
+		// first request of a request id is counted (GetOtaPackageRequestMsg).
+		if !c.allow(s.deviceID, 0) {
+			return c.rateLimited(s.deviceID)
+		}
+		if kind == "fw" {
+			pkgID = c.assignedFirmware(s.deviceID)
+		}
 	}
-	if pkgID == "" { // nothing assigned (software assignment is not emulated)
-		return true, c.fwError(s, tbapi.FwErrNotFound)
+	if pkgID == "" {
+		return c.fwError(s, tbapi.FwErrNotFound)
 	}
 	s.mu.Lock()
 	if s.fwReq == nil {
@@ -264,9 +320,9 @@ func (c *Core) chunkRequest(s *Session, topic string, payload []byte) (ok bool, 
 	}
 	s.fwReq[key] = fwRequest{pkgID: pkgID, size: size}
 	s.mu.Unlock()
-	data, found := c.PackageData(pkgID)
-	if !found {
-		return true, c.fwError(s, tbapi.FwErrFailure)
+	data, ok := c.PackageData(pkgID)
+	if !ok {
+		return c.fwError(s, tbapi.FwErrFailure)
 	}
 	var chunk []byte
 	if size == 0 {
@@ -276,14 +332,15 @@ func (c *Core) chunkRequest(s *Session, topic string, payload []byte) (ok bool, 
 	}
 	c.stats.chunkBytes.Add(int64(len(chunk)))
 	c.deliver(s, "v2/"+kind+"/response/"+reqID+"/chunk/"+strconv.Itoa(chunkIdx), chunk)
-	return true, nil
+	return nil
 }
 
 // findChunkRequest finds v2/(fw|sw)/request/DIGITS/chunk/DIGITS anywhere in
 // topic (the first occurrence, as a regular expression's find does) and
 // returns the request id as written and the chunk index.
 func findChunkRequest(topic string) (kind, reqID string, chunk int, ok bool) {
-	for i := 0; i+len("v2/fw/request/") <= len(topic); i++ {
+	const prefixLen = len("v2/fw/request/")
+	for i := 0; i+prefixLen <= len(topic); i++ {
 		rest := topic[i:]
 		switch {
 		case strings.HasPrefix(rest, "v2/fw/request/"):
@@ -293,17 +350,14 @@ func findChunkRequest(topic string) (kind, reqID string, chunk int, ok bool) {
 		default:
 			continue
 		}
-		rest = rest[len("v2/fw/request/"):]
+		rest = rest[prefixLen:]
 		id := leadingDigits(rest)
 		if id == "" || !strings.HasPrefix(rest[len(id):], "/chunk/") {
 			continue
 		}
 		idx := leadingDigits(rest[len(id)+len("/chunk/"):])
-		if idx == "" {
-			continue
-		}
 		n, err := strconv.ParseInt(idx, 10, 32)
-		if err != nil {
+		if idx == "" || err != nil {
 			continue
 		}
 		return kind, id, int(n), true
@@ -319,10 +373,10 @@ func leadingDigits(s string) string {
 	return s[:i]
 }
 
-// fwError publishes the error code, then the session closes; the request
-// itself is never acknowledged.
+// fwError publishes the error code, then the session closes
+// (sendOtaPackageError: MQTT 5 gets DISCONNECT 0x83).
 func (c *Core) fwError(s *Session, code string) error {
-	s.takeAck()
+	s.takeAck() // the request is never acknowledged
 	c.deliver(s, tbapi.TopicFwError, []byte(code))
-	return errors.New(reasonFwErrorPrefix + code)
+	return &protocolError{err: errors.New("firmware request: " + code), code: CodeImplementationSpecific}
 }

@@ -13,7 +13,8 @@ type ProfileSpec struct {
 	ProvisionType   string // default ALLOW_CREATE_NEW_DEVICES
 	ProvisionKey    string
 	ProvisionSecret string
-	RateLimit       float64
+	TransportLimits TransportLimits // see Profile
+	RateLimit       float64         // see Profile
 }
 
 // DeviceSpec creates a device. An empty ProfileID means the default profile;
@@ -44,8 +45,12 @@ func (c *Core) createProfile(spec ProfileSpec, def bool) (Profile, error) {
 	if spec.ProvisionType == "" {
 		spec.ProvisionType = AllowCreateNewDevices
 	}
+	if err := spec.TransportLimits.Validate(); err != nil {
+		return Profile{}, err
+	}
 	p := &Profile{ID: c.newUUID(), Name: spec.Name, Default: def, ProvisionType: spec.ProvisionType,
-		ProvisionKey: spec.ProvisionKey, ProvisionSecret: spec.ProvisionSecret, RateLimit: spec.RateLimit, CreatedTime: c.nowMs()}
+		ProvisionKey: spec.ProvisionKey, ProvisionSecret: spec.ProvisionSecret, TransportLimits: spec.TransportLimits,
+		RateLimit: spec.RateLimit, CreatedTime: c.nowMs()}
 	st := c.store
 	st.mu.Lock()
 	// Names first, then keys: the error does not depend on map order.
@@ -70,6 +75,9 @@ func (c *Core) createProfile(spec ProfileSpec, def bool) (Profile, error) {
 // to the profile's devices that have no assignment of their own, queued in
 // the order of their names.
 func (c *Core) UpdateProfile(p Profile) (Profile, error) {
+	if err := p.TransportLimits.Validate(); err != nil {
+		return Profile{}, err
+	}
 	st := c.store
 	st.mu.Lock()
 	old, ok := st.profiles[p.ID]
@@ -335,6 +343,7 @@ func (c *Core) DeleteDevice(id string) error {
 	delete(st.state, id)
 	st.mu.Unlock()
 	st.markDirty(id, nil)
+	c.limiters.Delete(id) // DefaultTransportRateLimitService.remove(deviceId)
 	c.closeDevice(id, ReasonDeviceDeleted)
 	return st.del(bucketDevices, id)
 }

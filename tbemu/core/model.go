@@ -23,8 +23,13 @@ type Profile struct {
 	ProvisionKey    string
 	ProvisionSecret string
 	FirmwareID      string // "" when none is assigned
-	// RateLimit is messages per second per device (0: off). Exceeding it
-	// closes the session, as ThingsBoard's transport rate limits do.
+	// TransportLimits are the rate limits of the profile's devices, in
+	// ThingsBoard's terms (see TransportLimits; Limits gives those in force).
+	TransportLimits TransportLimits
+	// RateLimit is a shorthand: r messages per second per device (0: off),
+	// that is "r:1" for TransportLimits.Messages and TelemetryMessages where
+	// those are empty. Exceeding a limit closes the session, as
+	// ThingsBoard's transport rate limits do.
 	RateLimit   float64
 	CreatedTime int64
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/tbsim/tbsim/firmware/tbapi"
@@ -11,18 +12,11 @@ import (
 // ProvisionCloseAfter after the response, whatever its status.
 func (c *Core) provisionPublish(s *Session, topic string, payload []byte) error {
 	if topic != tbapi.TopicProvisionRequest {
-		// PUBACK (MQTT 5: 0x90), then the session closes (DISCONNECT 0x90).
-		return &ackCloseError{ReasonTopicNameInvalid, reasonTopicPrefix + topic}
-	}
-	if _, err := tbapi.Parse(payload); err != nil {
-		// Not JSON (nor protobuf): the adaptor's error, closed without a PUBACK.
-		return payloadError{err}
+		return &protocolError{err: errors.New("provision session: unexpected topic " + topic), code: CodeTopicNameInvalid, ackFirst: true}
 	}
 	req, err := tbapi.DecodeProvisionRequest(payload)
 	if err != nil {
-		// A missing key or secret, an unknown credentials type: a runtime
-		// exception in ThingsBoard, acknowledged (0x83), then closed, no answer.
-		return &ackCloseError{ReasonImplementationSpecific, "provision request: " + err.Error()}
+		return provisionError(err) // missing key or secret, unknown credentials type: closed, no answer
 	}
 	resp := c.provision(req)
 	if resp.Status == tbapi.ProvisionSuccess {
@@ -40,10 +34,6 @@ func (c *Core) provisionPublish(s *Session, topic string, payload []byte) error 
 	}
 	return nil
 }
-
-// reasonTopicPrefix starts the close reason of a provisioning session's
-// publish to another topic.
-const reasonTopicPrefix = "provision session: unexpected topic "
 
 // provision is DeviceProvisionServiceImpl.provisionDevice.
 func (c *Core) provision(req tbapi.ProvisionRequest) tbapi.ProvisionResponse {

@@ -119,11 +119,7 @@ func (t *rpcTable) cancelAll() {
 }
 
 // rpcResponse matches a device's answer to its pending call.
-func (c *Core) rpcResponse(id, topic string, payload []byte) {
-	reqID, ok := tbapi.ParseRPCResponseTopic(topic)
-	if !ok {
-		return
-	}
+func (c *Core) rpcResponse(id string, reqID int, payload []byte) {
 	if p := c.rpc.take(id + "/" + strconv.Itoa(reqID)); p != nil {
 		p.stop()
 		p.done(append([]byte(nil), payload...), nil)

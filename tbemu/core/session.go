@@ -35,20 +35,17 @@ const (
 	ReasonSessionReplaced    = "a new session of this device has the same client id"
 )
 
-// CONNACK return codes of Connect (MQTT 3.1.1). Under MQTT 5 an adapter
-// sends 0x86 (bad user name or password) for ConnRefusedNotAuthorized, as
-// ThingsBoard does for a bad token, and 0x88 for ConnRefusedUnavailable.
+// CONNACK return codes of Connect (MQTT 3.1.1, as ReturnCodeResolver maps
+// ThingsBoard's MQTT 5 codes: see RefusedConnack and V311Connack).
 const (
 	ConnAccepted             byte = 0
+	ConnRefusedIdentifier    byte = 2 // no user name or password, only a client id
 	ConnRefusedUnavailable   byte = 3
 	ConnRefusedNotAuthorized byte = 5
-	// ConnRefusedRateLimited is the core's own code for a device over its
-	// message rate: MQTT 5 0x9F (then DISCONNECT 0x96), MQTT 3.1.1 3.
-	ConnRefusedRateLimited byte = 0x9F
 )
 
-// SubackFailure is the SUBACK code of a refused filter under MQTT 3.1.1
-// (MQTT 5: ThingsBoard sends 0x8F; mochi, refusing in its ACL check, 0x87).
+// SubackFailure is the SUBACK code of a refused filter under MQTT 3.1.1;
+// MQTT 5 clients get CodeTopicFilterInvalid (0x8F) for it.
 const SubackFailure byte = 0x80
 
 // Session is one authenticated connection: a device's, or a provisioning
@@ -62,6 +59,10 @@ type Session struct {
 	provision bool
 	active    atomic.Int64 // unix ns of the last packet from the client
 	closed    atomic.Bool
+	mqtt5     atomic.Bool // the client speaks MQTT 5 (SetMQTT5)
+	// pendingAck is PublishAck's acknowledgement while the publish is being
+	// handled: a reply delivered to this session writes it first.
+	pendingAck func(code byte)
 
 	mu   sync.Mutex
 	subs []subscription // in subscription order: the first match wins
@@ -72,26 +73,6 @@ type Session struct {
 	timers        map[uint64]func() bool
 	nextTimer     uint64
 	closeSchedule bool // the provisioning close is scheduled
-	// v5 is set by the adapter for an MQTT 5 client (its publish errors are
-	// acknowledged with reason codes instead of closing).
-	v5 bool
-	// pendingAck is PublishAck's acknowledgement while the publish is being
-	// handled: a reply delivered to this session writes it first.
-	pendingAck func(reason byte)
-}
-
-// SetMQTT5 marks the session's client as MQTT 5.
-func (s *Session) SetMQTT5() { s.v5 = true }
-
-// MQTT5 reports whether the session's client speaks MQTT 5.
-func (s *Session) MQTT5() bool { return s.v5 }
-
-func (s *Session) takeAck() func(byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.pendingAck
-	s.pendingAck = nil
-	return a
 }
 
 type subscription struct {
@@ -122,15 +103,19 @@ func (s *Session) Closed() bool { return s.closed.Load() }
 // Conn returns the connection the session was opened with.
 func (s *Session) Conn() Conn { return s.conn }
 
-// allowedFilters are the subscriptions ThingsBoard grants (the cases of
-// MqttTransportHandler.processSubscribe, MqttTopics' values); others get
-// 0x80. The short v2 and gateway filters are granted although the emulator
-// publishes nothing on them (seen on 4.3: v2/a, v1/gateway/rpc granted).
+// SetMQTT5 tells the core the client speaks MQTT 5, before its first
+// publish. ThingsBoard then answers a QoS 1 publish whose payload does not
+// parse with PUBACK 0x99 and keeps the session (3.1.1 sessions are closed).
+func (s *Session) SetMQTT5() { s.mqtt5.Store(true) }
+
+// allowedFilters are the subscriptions ThingsBoard grants; others get 0x80.
 var allowedFilters = map[string]bool{
 	tbapi.TopicAttributes: true, tbapi.TopicAttrResponseFilter: true,
 	tbapi.TopicRPCRequestFilter: true, tbapi.TopicRPCResponseFilter: true,
 	tbapi.TopicFwResponseFilter: true, tbapi.TopicFwError: true,
 	"v2/sw/response/+/chunk/+": true, "v2/sw/error": true,
+	// The short v2 and gateway filters are granted although the emulator
+	// publishes nothing on them (seen on 4.3: v2/a, v1/gateway/rpc granted).
 	"v2/a": true, "v2/a/j": true, "v2/a/p": true,
 	"v2/a/res/+": true, "v2/a/res/j/+": true, "v2/a/res/p/+": true,
 	"v2/r/req/+": true, "v2/r/req/j/+": true, "v2/r/req/p/+": true,
@@ -175,6 +160,16 @@ func (c *Core) deliver(s *Session, topic string, payload []byte) {
 	}
 }
 
+// takeAck returns and clears the acknowledgement of the publish being
+// handled (PublishAck), if it has not been written yet.
+func (s *Session) takeAck() func(byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.pendingAck
+	s.pendingAck = nil
+	return a
+}
+
 // afterAt runs f at t unless the session has ended by then.
 func (s *Session) afterAt(t time.Time, f func()) {
 	s.mu.Lock()
@@ -211,36 +206,6 @@ func (c *Core) watchIdle(s *Session, deadline time.Time) {
 		}
 		c.closeSession(s, ReasonInactivity)
 	})
-}
-
-// rateBucket is a device's message allowance: the limit is the device's,
-// not its session's, as ThingsBoard keeps one per device (so a session
-// opened right after one closed over the limit is refused too).
-type rateBucket struct {
-	mu       sync.Mutex
-	tokens   float64
-	lastFill time.Time
-}
-
-// allowDevice takes one message from the device's token bucket.
-func (c *Core) allowDevice(id string, rate float64, now time.Time) bool {
-	if rate <= 0 {
-		return true
-	}
-	v, _ := c.buckets.LoadOrStore(id, &rateBucket{})
-	b := v.(*rateBucket)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.lastFill.IsZero() {
-		b.tokens, b.lastFill = rate, now
-	}
-	b.tokens = min(rate, b.tokens+now.Sub(b.lastFill).Seconds()*rate)
-	b.lastFill = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }
 
 // topicMatch reports whether an MQTT filter matches a topic name, level by

@@ -65,6 +65,25 @@ type devState struct {
 	// persisted with the rest so that a restart releases the queue again in
 	// the same order.
 	Queued uint64 `json:",omitempty"`
+
+	// keys interns the telemetry keys this device sends, so storing a
+	// message does not allocate its keys again (guarded by mu).
+	keys map[string]string
+}
+
+// key returns the interned string of a telemetry key; the caller holds mu.
+func (ds *devState) key(b []byte) string {
+	if k, ok := ds.keys[string(b)]; ok { // no allocation: a lookup
+		return k
+	}
+	if ds.keys == nil {
+		ds.keys = map[string]string{}
+	}
+	k := string(b)
+	if len(ds.keys) < 256 { // a device sending ever-new keys does not grow it
+		ds.keys[k] = k
+	}
+	return k
 }
 
 func newDevState() *devState {

@@ -12,36 +12,56 @@ import (
 // DefaultTransportApiService.validateCredentials): username or client id
 // "provision" gives a provisioning session at once; otherwise the access
 // token is the username (password and client id ignored), or MQTT_BASIC
-// credentials match. A refusal returns a nil session and
-// ConnRefusedNotAuthorized; a closed core ConnRefusedUnavailable.
+// credentials match. A refusal returns a nil session and the MQTT 3.1.1
+// code ThingsBoard sends for it: ConnRefusedNotAuthorized, or
+// ConnRefusedIdentifier when only a client id was given (an empty user name
+// or password counts as absent; ConnectMQTT sees the CONNECT's flags);
+// ConnRefusedUnavailable when the core is closed or the device is over its
+// Messages rate limit.
 func (c *Core) Connect(conn Conn, clientID, username, password string) (*Session, byte) {
+	s, code := c.ConnectMQTT(conn, ConnectPacket{ClientID: clientID, Username: username, Password: password,
+		HasUsername: username != "", HasPassword: password != ""})
+	return s, V311Connack(code)
+}
+
+// ConnectPacket is what a CONNECT carried.
+type ConnectPacket struct {
+	ClientID, Username, Password string
+	HasUsername, HasPassword     bool // the CONNECT's flags
+}
+
+// ConnectMQTT is Connect for an adapter that sees the CONNECT packet: it
+// returns the MQTT 5 CONNACK code (V311Connack maps it for MQTT 3.1.1):
+// ConnAccepted; RefusedConnack's code for credentials that match no device;
+// CodeServerUnavailable when the core is closed; CodeConnectionRateExceeded
+// when the session's opening is over the device's Messages limit (the
+// session-open event is counted as a message: onValidateDeviceResponse,
+// TbRateLimitsException). RefusalDisconnect gives the DISCONNECT that
+// follows a refusal under MQTT 5.
+func (c *Core) ConnectMQTT(conn Conn, p ConnectPacket) (*Session, byte) {
 	if c.closed.Load() {
-		return nil, ConnRefusedUnavailable
+		return nil, CodeServerUnavailable
 	}
-	s := &Session{c: c, conn: conn, clientID: clientID, timers: map[uint64]func() bool{}}
-	s.provision = username == tbapi.ProvisionUser || clientID == tbapi.ProvisionUser
+	s := &Session{c: c, conn: conn, clientID: p.ClientID, timers: map[uint64]func() bool{}}
+	s.provision = p.Username == tbapi.ProvisionUser || p.ClientID == tbapi.ProvisionUser
 	if !s.provision {
-		id, ok := c.authenticate(clientID, username, password)
+		id, ok := c.authenticate(p.ClientID, p.Username, p.Password)
 		if !ok {
 			c.stats.refused.Add(1)
-			return nil, ConnRefusedNotAuthorized
+			return nil, RefusedConnack(p.ClientID, p.HasUsername, p.HasPassword)
+		}
+		if !c.allow(id, 0) {
+			c.stats.refused.Add(1)
+			_ = c.rateLimited(id)
+			return nil, CodeConnectionRateExceeded
 		}
 		s.deviceID = id
-		// Opening a session is a message too (SESSION_EVENT_MSG_OPEN): over
-		// the device's limit ThingsBoard refuses it (connection rate
-		// exceeded; seen on 4.3 right after a close over the limit).
-		if !c.allowDevice(id, c.rateLimit(id), c.clock.Now()) {
-			c.stats.rateLimited.Add(1)
-			return nil, ConnRefusedRateLimited
-		}
-	}
-	if !s.provision {
 		// A second session of the same device with the same client id ends
-		// the first, as on ThingsBoard 4.3 (seen); other client ids, and
-		// other devices with this client id, keep theirs.
-		for _, old := range c.deviceSessions(s.deviceID) {
-			if old.clientID == clientID {
-				c.closeSession(old, ReasonSessionReplaced)
+		// the first, as on ThingsBoard 4.3 (seen; MQTT 5: DISCONNECT 0x8E);
+		// other client ids, and other devices with this client id, keep theirs.
+		for _, old := range c.deviceSessions(id) {
+			if old.clientID == p.ClientID {
+				c.closeSessionCode(old, ReasonSessionReplaced, CodeSessionTakenOver)
 			}
 		}
 	}
@@ -60,8 +80,8 @@ func (c *Core) Connect(conn Conn, clientID, username, password string) (*Session
 	}
 	if !s.provision {
 		// A provisioning session is never registered with ThingsBoard's
-		// session activity checks: only its 60 s close ends it (seen on
-		// 4.3 with a 20 s inactivity timeout).
+		// session activity checks: only its 60 s close ends it (seen on 4.3
+		// with a 20 s inactivity timeout).
 		c.watchIdle(s, now.Add(c.opts.InactivityTimeout))
 	}
 	return s, ConnAccepted
@@ -91,18 +111,36 @@ func (c *Core) authenticate(clientID, user, pass string) (string, bool) {
 	return "", false
 }
 
-// PublishAck handles a PUBLISH as ThingsBoard's transport does, reporting
-// the acknowledgement through ack (nil for QoS 0) at the moment ThingsBoard
-// writes its PUBACK: before any reply to the publish (an attribute response,
-// a chunk, a provisioning answer follow their PUBACK on ThingsBoard 4.3), or
-// just before the session is closed when ThingsBoard acknowledges and then
-// closes (a provisioning session's other topics and bad requests), or not at
-// all (a payload that does not parse under MQTT 3.1.1, a firmware error, a
-// rate limit: the session closes without one). reason is the MQTT 5 reason
-// code (0 success, 0x90 topic name invalid, 0x99 payload format invalid,
-// 0x83 implementation specific); under MQTT 5 (Session.SetMQTT5) a payload
-// that does not parse is acknowledged with 0x99 and the session stays.
-func (c *Core) PublishAck(s *Session, topic string, payload []byte, qos byte, ack func(reason byte)) {
+// Publish handles a PUBLISH from the client; payload is not kept after it
+// returns. Device publishes are consumed, never routed: replies go to this
+// session through its Conn, before Publish returns. It returns whether a
+// PUBACK is owed: for QoS 1, and for QoS 2 too (ThingsBoard answers QoS 2
+// with PUBACK), unless the publish closed the session (an unparseable
+// payload, a rate limit, a firmware error...), in which case Conn.Close has
+// been called before Publish returns.
+func (c *Core) Publish(s *Session, topic string, payload []byte, qos byte) bool {
+	ack, _ := c.PublishCode(s, topic, payload, qos)
+	return ack
+}
+
+// PublishCode is Publish that also returns the PUBACK's reason code for an
+// MQTT 5 client: 0 (success), CodeTopicNameInvalid for a topic ThingsBoard
+// does not serve, or CodePayloadFormatInvalid for a QoS 1 payload that does
+// not parse in a session marked SetMQTT5 (which stays open).
+func (c *Core) PublishCode(s *Session, topic string, payload []byte, qos byte) (ack bool, code byte) {
+	c.PublishAck(s, topic, payload, qos, func(c byte) { ack, code = true, c })
+	return ack && !s.Closed(), code
+}
+
+// PublishAck handles a PUBLISH as PublishCode does, reporting the
+// acknowledgement through ack (with its MQTT 5 reason code) at the moment
+// ThingsBoard writes its PUBACK: before any reply to the publish (seen on
+// 4.3: an attribute response, a chunk, a provisioning answer all follow
+// their PUBACK), before the close where ThingsBoard acknowledges and then
+// closes (protocolError.ackFirst), or not at all (a firmware error, a rate
+// limit, a payload that does not parse under MQTT 3.1.1). ack is not
+// called for QoS 0.
+func (c *Core) PublishAck(s *Session, topic string, payload []byte, qos byte, ack func(code byte)) {
 	if s == nil || s.closed.Load() {
 		return
 	}
@@ -114,46 +152,31 @@ func (c *Core) PublishAck(s *Session, topic string, payload []byte, qos byte, ac
 	s.pendingAck = ack
 	s.mu.Unlock()
 	var err error
-	var reason byte
+	var code byte
 	if s.provision {
 		err = c.provisionPublish(s, topic, payload)
 	} else {
-		reason, err = c.devicePublishReason(s, topic, payload)
+		code, err = c.devicePublish(s, topic, payload)
 	}
 	pending := s.takeAck()
-	var ae *ackCloseError
-	switch {
-	case err == nil:
-		if pending != nil && !s.closed.Load() {
-			pending(reason)
+	if err != nil {
+		var pe *protocolError
+		isPE := errors.As(err, &pe)
+		if pending != nil && s.mqtt5.Load() && isPE && pe.adaptor {
+			c.log.Debug("payload refused", "client", s.clientID, "topic", topic, "error", err)
+			pending(pe.code)
+			return
 		}
-		return
-	case errors.As(err, &ae):
-		if pending != nil {
-			pending(ae.code)
+		if pending != nil && isPE && pe.ackFirst {
+			pending(pe.code)
 		}
-	case s.v5 && isPayloadError(err):
-		if pending != nil {
-			pending(ReasonPayloadFormatInvalid)
-		}
+		c.log.Debug("closing session", "client", s.clientID, "topic", topic, "error", err)
+		c.closeSessionCode(s, err.Error(), closeCode("", err))
 		return
 	}
-	c.log.Debug("closing session", "client", s.clientID, "topic", topic, "error", err)
-	c.closeSession(s, err.Error())
-}
-
-// Publish handles a PUBLISH from the client; payload is not kept after it
-// returns. Device publishes are consumed, never routed: replies go to this
-// session through its Conn, before Publish returns. It returns whether a
-// PUBACK is owed: for QoS 1, and for QoS 2 too (ThingsBoard answers QoS 2
-// with PUBACK), unless the publish closed the session (an unparseable
-// payload, a rate limit, a firmware error...), in which case Conn.Close has
-// been called before Publish returns. The PUBACK then follows the replies;
-// PublishAck orders them as ThingsBoard does.
-func (c *Core) Publish(s *Session, topic string, payload []byte, qos byte) bool {
-	acked := false
-	c.PublishAck(s, topic, payload, qos, func(byte) { acked = true })
-	return acked && !s.closed.Load()
+	if pending != nil && !s.closed.Load() {
+		pending(code)
+	}
 }
 
 // Subscribe handles one filter of a SUBSCRIBE and returns its SUBACK code:
@@ -209,11 +232,23 @@ func (c *Core) Disconnect(s *Session) {
 	}
 }
 
-// closeSession ends a session from the server side.
+// closeSession ends a session from the server side for one of the Reason*
+// constants.
 func (c *Core) closeSession(s *Session, reason string) {
-	if c.detach(s) {
-		s.conn.Close(reason)
+	c.closeSessionCode(s, reason, closeCode(reason, nil))
+}
+
+// closeSessionCode ends a session from the server side; an MQTT 5 client is
+// told code first (0: nothing) when its Conn can say it.
+func (c *Core) closeSessionCode(s *Session, reason string, code byte) {
+	if !c.detach(s) {
+		return
 	}
+	if cc, ok := s.conn.(CodeCloser); ok {
+		cc.CloseWithCode(reason, code)
+		return
+	}
+	s.conn.Close(reason)
 }
 
 // detach removes s from the tables and cancels its timers; false if it had

@@ -17,9 +17,10 @@ type Conn = interface {
 // its number in connect order, from 1.
 type Session = interface{ ID() uint64 }
 
-// CONNACK codes of Connect (MQTT 3.1.1; MQTT 5 would get 0x86 and 0x88).
+// CONNACK codes of Connect (MQTT 3.1.1, as ThingsBoard sends them).
 const (
 	ConnAccepted             = core.ConnAccepted
+	ConnRefusedIdentifier    = core.ConnRefusedIdentifier
 	ConnRefusedUnavailable   = core.ConnRefusedUnavailable
 	ConnRefusedNotAuthorized = core.ConnRefusedNotAuthorized
 )
@@ -37,7 +38,8 @@ func New(c *core.Core) *Server { return &Server{c: c} }
 
 // Connect opens a session (MQTT CONNECT) and returns it with the CONNACK
 // code: ConnAccepted, or a nil Session and ConnRefusedNotAuthorized (a bad
-// token) or ConnRefusedUnavailable (the core is closed).
+// token), ConnRefusedIdentifier (a client id alone that matches no
+// MQTT_BASIC device) or ConnRefusedUnavailable (the core is closed).
 func (s *Server) Connect(conn Conn, clientID, username, password string) (Session, byte) {
 	g := &guard{conn: conn}
 	sess, code := s.c.Connect(g, clientID, username, password)

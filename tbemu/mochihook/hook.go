@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,97 +67,41 @@ func (h *Hook) session(cl *mqtt.Client) *core.Session {
 	return nil
 }
 
-// OnConnect makes every session's id unique: ThingsBoard does not evict a
-// session for a repeated client id, a standard broker would.
+// OnConnect makes every session's id unique (ThingsBoard does not evict a
+// session for a repeated client id, a standard broker would) and opens the
+// core session. It answers a refusal itself, since mochi's own refusal
+// (OnConnectAuthenticate false) is always CONNACK 0x86 / 5: ThingsBoard's
+// code depends on what the CONNECT carried (core.RefusedConnack), and an
+// MQTT 5 client gets a DISCONNECT with the same code after the CONNACK
+// (onValidateDeviceResponse's closeCtx(ctx, returnCode)). The session-present
+// flag of the refusal is !cleanSession, as ThingsBoard sets it
+// (createMqttConnAckMsg).
 func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	cl.ID = cl.ID + "#" + strconv.FormatUint(h.seq.Add(1), 10)
-	return nil
-}
-
-// OnConnectAuthenticate opens the core session. A refusal is answered as
-// ThingsBoard 4.3 answers it (MqttTransportHandler.onValidateDeviceResponse):
-// the CONNACK code depends on which of user name, password and client id
-// were sent, and under MQTT 5 a DISCONNECT with the same code follows; then
-// the connection closes (mochi's own CONNACK finds it closed).
-func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	s, code := h.core.Connect(clientConn{h, cl}, pk.Connect.ClientIdentifier, string(pk.Connect.Username), string(pk.Connect.Password))
-	if code != core.ConnAccepted {
-		v5 := cl.Properties.ProtocolVersion == 5
-		reason := refusalCode(pk.Connect, code, v5)
-		cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ReasonCode: reason})
-		if v5 {
-			disc := reason
-			if code == core.ConnRefusedRateLimited {
-				disc = 0x96 // message rate too high
-			}
-			cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: disc})
-		}
-		cl.Stop(packets.ErrBadUsernameOrPassword)
-		return false
-	}
-	if cl.Properties.ProtocolVersion == 5 {
-		s.SetMQTT5()
-	}
-	h.sessions.Store(cl, s)
-	return true
-}
-
-// refusalCode is ThingsBoard's CONNACK code for a refused CONNECT: bad user
-// name or password (MQTT 5 0x86) when a user name came without a password
-// or the reverse, or all three fields came; client identifier not valid
-// (0x85) for a non-blank client id alone; not authorized (0x87) otherwise.
-// MQTT 3.1.1 maps both 0x86 and 0x87 to 5 and 0x85 to 2; a busy server is
-// 3 (0x88).
-func refusalCode(c packets.ConnectParams, code byte, v5 bool) byte {
-	switch code {
-	case core.ConnRefusedUnavailable:
-		if v5 {
-			return 0x88
-		}
-		return 3
-	case core.ConnRefusedRateLimited:
-		if v5 {
-			return 0x9F
-		}
-		return 3
-	}
-	r5, r3 := byte(0x87), byte(5)
-	switch {
-	case c.UsernameFlag && c.PasswordFlag && c.ClientIdentifier != "" || c.UsernameFlag != c.PasswordFlag:
-		r5 = 0x86
-	case strings.TrimSpace(c.ClientIdentifier) != "":
-		r5, r3 = 0x85, 2
-	}
-	if v5 {
-		return r5
-	}
-	return r3
-}
-
-// OnPacketEncode gives the packets mochi writes ThingsBoard's form:
-// CONNACK's session-present flag is !cleanSession even for a new session
-// (a quirk of MqttTransportHandler.createMqttConnAckMsg) and carries no
-// MQTT 5 properties; a refused MQTT 5 subscription is 0x8F (topic filter
-// invalid), not mochi's 0x87; DISCONNECT carries no reason string.
-func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
-	switch pk.FixedHeader.Type {
-	case packets.Connack:
-		pk.SessionPresent = !cl.Properties.Clean
-		pk.Properties = packets.Properties{}
-	case packets.Suback:
+	s, code := h.core.ConnectMQTT(clientConn{h, cl}, core.ConnectPacket{
+		ClientID: pk.Connect.ClientIdentifier, Username: string(pk.Connect.Username), Password: string(pk.Connect.Password),
+		HasUsername: pk.Connect.UsernameFlag, HasPassword: pk.Connect.PasswordFlag,
+	})
+	if code == core.ConnAccepted {
 		if pk.ProtocolVersion == 5 {
-			codes := append([]byte(nil), pk.ReasonCodes...)
-			for i, c := range codes {
-				if c == packets.ErrNotAuthorized.Code {
-					codes[i] = 0x8F
-				}
-			}
-			pk.ReasonCodes = codes
+			s.SetMQTT5()
 		}
-	case packets.Disconnect:
-		pk.Properties = packets.Properties{}
+		h.sessions.Store(cl, s)
+		return nil
 	}
-	return pk
+	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, SessionPresent: !pk.Connect.Clean, ReasonCode: core.V311Connack(code)}
+	if pk.ProtocolVersion == 5 {
+		ack.ReasonCode = code
+	}
+	if err := cl.WritePacket(ack); err == nil && pk.ProtocolVersion == 5 {
+		_ = cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: core.RefusalDisconnect(code)})
+	}
+	return packets.Code{Code: ack.ReasonCode, Reason: "refused"}
+}
+
+// OnConnectAuthenticate accepts the clients OnConnect opened a session for.
+func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	return h.session(cl) != nil
 }
 
 // OnPacketRead marks activity: any packet, PINGREQ included, as ThingsBoard counts it.
@@ -186,15 +129,25 @@ func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	return s != nil && s.CanSubscribe(topic)
 }
 
-// OnSubscribed records the granted filters in the core.
+// OnSubscribed records the granted filters in the core, and gives an MQTT 5
+// client 0x8F for each refused one: ThingsBoard refuses filters only by
+// topic (processSubscribe: TOPIC_FILTER_INVALID), where mochi's ACL refusal
+// says 0x87 (and 0x80 under 3.1.1, which ThingsBoard sends too). mochi writes
+// the SUBACK from this very slice after the hook returns.
 func (h *Hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
 	s := h.session(cl)
 	if s == nil {
 		return
 	}
 	for i, f := range pk.Filters {
-		if i < len(codes) && codes[i] <= 1 {
+		if i >= len(codes) {
+			break
+		}
+		switch {
+		case codes[i] <= 1:
 			h.core.Subscribe(s, f.Filter, codes[i])
+		case cl.Properties.ProtocolVersion == 5:
+			codes[i] = core.CodeTopicFilterInvalid
 		}
 	}
 }
@@ -223,18 +176,30 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		cl.Stop(errNoSession)
 		return pk, packets.ErrRejectPacket
 	}
-	// The hook writes the PUBACK itself, when the core says ThingsBoard
-	// would: before the replies to the publish, with MQTT 5 reason codes,
-	// or not at all. mochi writes none for a rejected packet.
-	v5 := s.MQTT5()
-	h.core.PublishAck(s, pk.TopicName, pk.Payload, pk.FixedHeader.Qos, func(reason byte) {
+	// The hook writes the PUBACK itself when the core says ThingsBoard
+	// would: before the replies to the publish (seen on 4.3), with its MQTT
+	// 5 reason code, or not at all. mochi writes none for a rejected packet.
+	v5 := cl.Properties.ProtocolVersion == 5
+	h.core.PublishAck(s, pk.TopicName, pk.Payload, pk.FixedHeader.Qos, func(code byte) {
 		ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID}
 		if v5 {
-			ack.ReasonCode = reason
+			ack.ReasonCode = code
 		}
 		cl.WritePacket(ack)
 	})
 	return pk, packets.ErrRejectPacket
+}
+
+// OnPacketEncode gives an accepting CONNACK ThingsBoard's form: its
+// session-present flag is !cleanSession even for a new session (a quirk of
+// MqttTransportHandler.createMqttConnAckMsg) and it carries no MQTT 5
+// properties (seen on 4.3: no Receive Maximum, no Maximum QoS).
+func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Connack && pk.ReasonCode == 0 {
+		pk.SessionPresent = !cl.Properties.Clean
+		pk.Properties = packets.Properties{}
+	}
+	return pk
 }
 
 // clientConn is the core's way back to one mochi client.
@@ -265,16 +230,23 @@ func (c clientConn) Deliver(topic string, payload []byte, qos byte) {
 }
 
 // Close forgets the client (mochi does not call OnDisconnect for a client
-// whose CONNACK failed) and stops it; an MQTT 5 client first gets the
-// DISCONNECT ThingsBoard sends for that reason.
+// whose CONNACK failed) and stops it.
 func (c clientConn) Close(reason string) {
 	c.h.sessions.Delete(c.cl)
-	if c.cl.Properties.ProtocolVersion == 5 {
-		if code, ok := core.DisconnectCode(reason); ok {
-			c.cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: code})
-		}
-	}
 	c.cl.Stop(errors.New(reason))
 }
 
-var _ core.Conn = clientConn{}
+// CloseWithCode is Close after a DISCONNECT with code for an MQTT 5 client,
+// as ThingsBoard's closeCtx writes one before closing the channel (MQTT
+// 3.1.1 has no server DISCONNECT; code 0 means ThingsBoard sends none).
+func (c clientConn) CloseWithCode(reason string, code byte) {
+	if code != 0 && c.cl.Properties.ProtocolVersion == 5 {
+		_ = c.cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: code})
+	}
+	c.Close(reason)
+}
+
+var (
+	_ core.Conn       = clientConn{}
+	_ core.CodeCloser = clientConn{}
+)

@@ -75,16 +75,28 @@ func (t *loginTokens) issue(kind int) string {
 	return tok
 }
 
-// valid reports whether tok is a live token of that kind.
-func (t *loginTokens) valid(tok string, kind int) bool {
+// Results of check.
+const (
+	tokenGood      = iota
+	tokenExpired   // expired, or unknown (issued by an earlier run)
+	tokenWrongKind // an access token where a refresh token belongs, or back
+)
+
+// check says what tok is for a use of that kind.
+func (t *loginTokens) check(tok string, kind int) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	info, ok := t.m[tok]
-	if ok && t.c.Now().After(info.exp) {
+	switch {
+	case ok && t.c.Now().After(info.exp):
 		delete(t.m, tok)
-		return false
+		return tokenExpired
+	case !ok:
+		return tokenExpired
+	case info.kind != kind:
+		return tokenWrongKind
 	}
-	return ok && info.kind == kind
+	return tokenGood
 }
 
 // loginLimiter counts failed logins per client address in a token bucket:
@@ -186,7 +198,15 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
 	var req struct{ RefreshToken string }
-	if err := h.decodeBody(w, r, &req); err != nil || !h.tokens.valid(req.RefreshToken, refreshToken) {
+	if err := h.decodeBody(w, r, &req); err != nil || req.RefreshToken == "" {
+		h.fail(w, http.StatusUnauthorized, codeAuthentication, "Authentication failed")
+		return
+	}
+	switch h.tokens.check(req.RefreshToken, refreshToken) {
+	case tokenExpired:
+		h.tokenExpired(w)
+		return
+	case tokenWrongKind:
 		h.fail(w, http.StatusUnauthorized, codeAuthentication, "Authentication failed")
 		return
 	}

@@ -125,6 +125,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 const (
 	codeGeneral         = 2
 	codeAuthentication  = 10
+	codeJWTTokenExpired = 11
 	codeBadRequest      = 31
 	codeItemNotFound    = 32
 	codeTooManyRequests = 33
@@ -198,15 +199,34 @@ func (h *handler) recover(next http.Handler) http.Handler {
 	})
 }
 
+// requireAuth checks the X-Authorization bearer token as ThingsBoard's
+// JWT filter answers: no token is "Authentication failed" (errorCode 10);
+// a token that is not (or no longer) good, "Token has expired" (errorCode
+// 11), as JwtTokenFactory.parseTokenClaims says for an expired JWT and for
+// one whose signature is not the server's, which is what a token of an
+// earlier tbemu run is. Clients renew on that code.
 func (h *handler) requireAuth(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("X-Authorization"), "Bearer ")
-		if !ok || !h.tokens.valid(tok, accessToken) {
+		if !ok || tok == "" {
+			h.fail(w, http.StatusUnauthorized, codeAuthentication, "Authentication failed")
+			return
+		}
+		switch h.tokens.check(tok, accessToken) {
+		case tokenExpired:
+			h.tokenExpired(w)
+			return
+		case tokenWrongKind:
 			h.fail(w, http.StatusUnauthorized, codeAuthentication, "Authentication failed")
 			return
 		}
 		next(w, r)
 	})
+}
+
+// tokenExpired is the answer to a JwtExpiredTokenException.
+func (h *handler) tokenExpired(w http.ResponseWriter) {
+	h.fail(w, http.StatusUnauthorized, codeJWTTokenExpired, "Token has expired")
 }
 
 // decodeBody reads a JSON body of at most MaxBodySize bytes.

@@ -77,8 +77,8 @@ func (h *handler) getTimeseries(w http.ResponseWriter, r *http.Request) {
 			out[k] = []map[string]any{{"ts": v.Ts, "value": restValue(v.Value, strict)}}
 		}
 	}
-	// A key asked for by name that the device never sent is listed with a
-	// null value stamped now, as ThingsBoard 4.3 answers.
+	// A key asked for that has no value is there with a null value at the
+	// current time (TimeseriesLatestDao.findLatest).
 	for k := range keys {
 		if _, ok := latest[k]; !ok {
 			out[k] = []map[string]any{{"ts": h.now(), "value": nil}}

@@ -55,6 +55,7 @@ func main() {
 	var wifi firmware.WiFi = &esp32.NoWiFi{Mac: esp32.MAC()}
 	var dialer mqtt.Dialer = esp32.NoNetwork{}
 	ip, port := broker(store)
+	cfg.Server = formatIP(ip) // the seed prints its TB_SERVER, a host without the port
 	netw := esp32.NewNetwork(ethMAC(), ip, port)
 	if netw != nil {
 		wifi, dialer = netw, netw
@@ -156,8 +157,12 @@ func broker(store *esp32.NVS) ([4]byte, uint16) {
 }
 
 func formatAddr(ip [4]byte, port uint16) string {
+	return formatIP(ip) + ":" + strconv.Itoa(int(port))
+}
+
+func formatIP(ip [4]byte) string {
 	return strconv.Itoa(int(ip[0])) + "." + strconv.Itoa(int(ip[1])) + "." + strconv.Itoa(int(ip[2])) + "." +
-		strconv.Itoa(int(ip[3])) + ":" + strconv.Itoa(int(port))
+		strconv.Itoa(int(ip[3]))
 }
 
 // ethMAC is the Ethernet MAC: the eFuse base MAC + 3 in the last octet, as
