@@ -331,7 +331,11 @@ func TestClientIDsNeverEvict(t *testing.T) {
 	p := connectTCP(t, s, mac, "provision", "")
 	p.pub(t, tbapi.TopicProvisionRequest, provisionReq("24:0A:C4:00:00:06"))
 	p.expect(t, tbapi.TopicProvisionResponse)
-	opts := paho.NewClientOptions().AddBroker("tcp://" + s.MQTTAddr()).SetClientID(mac).SetUsername(b.Credentials.Token).
+	// (Another device: a second session of B with this client id would end
+	// cb's, as ThingsBoard ends the older session of one device and client id.)
+	c3, err := s.CreateDevice(DeviceSpec{Name: "24:0A:C4:00:00:07"})
+	require.NoError(t, err)
+	opts := paho.NewClientOptions().AddBroker("tcp://" + s.MQTTAddr()).SetClientID(mac).SetUsername(c3.Credentials.Token).
 		SetCleanSession(false).SetAutoReconnect(false).SetProtocolVersion(4)
 	persistent := paho.NewClient(opts)
 	tk := persistent.Connect()

@@ -109,6 +109,7 @@ func TestRESTUploadAssignAndProgress(t *testing.T) {
 	prof["firmwareId"] = map[string]string{"entityType": "OTA_PACKAGE", "id": pkg.ID.ID}
 	require.Equal(t, http.StatusOK, rc.json("POST", "/api/deviceProfile", prof, &prof))
 
+	require.Equal(t, `{"deleted":["fw_tag","fw_url"]}`, string(c.expect(t, tbapi.TopicAttributes)))
 	push, err := tbapi.DecodeAttrUpdate(c.expect(t, tbapi.TopicAttributes))
 	require.NoError(t, err)
 	var fw tbapi.FwInfo
@@ -139,8 +140,8 @@ func TestRESTUploadAssignAndProgress(t *testing.T) {
 	var attrs []map[string]any
 	require.Equal(t, http.StatusOK, rc.json("GET", "/api/plugins/telemetry/DEVICE/"+d.ID+"/values/attributes/SHARED_SCOPE?keys=interval", nil, &attrs))
 	require.Equal(t, float64(10), attrs[0]["value"])
-	require.Equal(t, http.StatusGatewayTimeout, rc.json("POST", "/api/plugins/rpc/twoway/"+d.ID, map[string]any{"method": "x", "params": map[string]any{}, "timeout": 100}, nil),
-		"no RPC subscription: 504")
+	require.Equal(t, http.StatusConflict, rc.json("POST", "/api/plugins/rpc/twoway/"+d.ID, map[string]any{"method": "x", "params": map[string]any{}, "timeout": 100}, nil),
+		"no RPC subscription: 409, as ThingsBoard 4.3 answers (NO_ACTIVE_CONNECTION)")
 
 	var newDev map[string]any
 	require.Equal(t, http.StatusOK, rc.json("POST", "/api/device?accessToken=MYTOKEN", map[string]any{"name": "made-by-rest"}, &newDev))

@@ -19,7 +19,7 @@ import (
 
 // A rollout survives a kill -9 of the server: the devices the queue had not
 // released are released again after the restart, in the order they were
-// queued, a pack per interval. (Before: they stayed QUEUED for good.)
+// queued, one every interval/size. (Before: they stayed QUEUED for good.)
 func TestRolloutSurvivesKill(t *testing.T) {
 	if path := os.Getenv("TBEMU_ROLLOUT_CHILD"); path != "" {
 		rolloutChild(path)
@@ -44,7 +44,7 @@ func TestRolloutSurvivesKill(t *testing.T) {
 		}
 	}
 	require.True(t, ready, "the child did not start the rollout")
-	// kill -9 while five of the seven devices wait in the queue.
+	// kill -9 while six of the seven devices wait in the queue.
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	cmd.Wait()
 
@@ -62,13 +62,13 @@ func TestRolloutSurvivesKill(t *testing.T) {
 		}
 		return strings.TrimSpace(b.String())
 	}
-	// The restored queue releases its first pack at once, then one a minute,
-	// in the order of the rollout (names), not in map order.
+	// The restored queue releases its first device at once, then one every
+	// 30 s (2 a minute), in the order of the rollout (names), not in map order.
 	clock.Run()
-	require.Equal(t, "r0=INITIATED r1=INITIATED r2=INITIATED r3=INITIATED r4=QUEUED r5=QUEUED r6=QUEUED", state())
-	clock.Advance(time.Minute)
-	require.Equal(t, "r0=INITIATED r1=INITIATED r2=INITIATED r3=INITIATED r4=INITIATED r5=INITIATED r6=QUEUED", state())
-	clock.Advance(time.Minute)
+	require.Equal(t, "r0=INITIATED r1=INITIATED r2=QUEUED r3=QUEUED r4=QUEUED r5=QUEUED r6=QUEUED", state())
+	clock.Advance(30 * time.Second)
+	require.Equal(t, "r0=INITIATED r1=INITIATED r2=INITIATED r3=QUEUED r4=QUEUED r5=QUEUED r6=QUEUED", state())
+	clock.Advance(4 * 30 * time.Second)
 	require.Equal(t, "r0=INITIATED r1=INITIATED r2=INITIATED r3=INITIATED r4=INITIATED r5=INITIATED r6=INITIATED", state())
 	require.Empty(t, s.QueuedOTA())
 	d, _ := s.DeviceByName("r6")
@@ -86,8 +86,8 @@ func TestRolloutSurvivesKill(t *testing.T) {
 	require.Regexp(t, `^package CORE_ESP32 1\.1\.0 already exists with other bytes \(20000 bytes, SHA-256 [0-9a-f]{12}; these are 20000 bytes, SHA-256 [0-9a-f]{12}\): give this build a new version$`, err.Error())
 }
 
-// rolloutChild queues seven devices, two per hour, and waits to be killed
-// once the first pack is out.
+// rolloutChild queues seven devices, two per hour (one per 30 minutes), and
+// waits to be killed once the first is out.
 func rolloutChild(path string) {
 	s, err := New(Options{StatePath: path, OTAPackSize: 2, OTAPackInterval: time.Hour})
 	if err != nil {
@@ -110,10 +110,10 @@ func rolloutChild(path string) {
 	if err := s.AssignProfileFirmware(prof.ID, pkg.ID); err != nil {
 		os.Exit(6)
 	}
-	for s.Attributes(ids[1], SharedScope)[tbapi.KeyFwVersion].Value.Str != "1.1.0" {
+	for s.Attributes(ids[0], SharedScope)[tbapi.KeyFwVersion].Value.Str != "1.1.0" {
 		time.Sleep(5 * time.Millisecond)
 	}
-	// A write that flushes at once, after any flush under way: r1's
+	// A write that flushes at once, after any flush under way: r0's
 	// INITIATED is in the file when the parent kills this process.
 	s.SetServerAttributes(ids[0], []tbapi.Member{{Key: "k", Value: tbapi.Value{Kind: tbapi.Number, Str: "1"}}})
 	fmt.Println("first pack released")

@@ -98,7 +98,7 @@ func newDevicesCmd(e *env) *cobra.Command {
 		},
 	}
 	ls.Flags().StringVar(&stateDir, "state-dir", "tbsim-state", "fleet state directory")
-	cmd.AddCommand(ls, newDevicesExportCmd(e), newDevicesImportCmd(e))
+	cmd.AddCommand(ls, newDevicesExportCmd(e), newDevicesImportCmd(e), newDevicesDeleteCmd(e))
 	return cmd
 }
 

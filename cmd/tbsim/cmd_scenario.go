@@ -37,6 +37,7 @@ func newScenarioCmd(e *env) *cobra.Command {
 	})
 	var validate bool
 	var junit, jsonFile, mode, eventLog string
+	var server, provKey, provSecret string
 	var seed int64 = -1
 	run := &cobra.Command{
 		Use:   "run FILE|NAME...",
@@ -66,6 +67,18 @@ fails. Files are checked strictly first; a bad file exits 2.`,
 					continue
 				}
 				scs = append(scs, sc)
+			}
+			if server != "" {
+				envDefault(cmd, "provision-key", envProvisionKey, &provKey)
+				envDefault(cmd, "provision-secret", envProvisionSecret, &provSecret)
+				if provKey == "" || provSecret == "" {
+					return usageErr("--server needs --provision-key and --provision-secret")
+				}
+				for _, sc := range scs {
+					if err := sc.UseExternal(server, provKey, provSecret); err != nil {
+						errs = append(errs, err)
+					}
+				}
 			}
 			if len(errs) > 0 {
 				return &exitError{ExitUsage, errors.Join(errs...)}
@@ -131,6 +144,9 @@ fails. Files are checked strictly first; a bad file exits 2.`,
 	run.Flags().Int64Var(&seed, "seed", -1, "override every scenario's seed (to replay a failure)")
 	run.Flags().StringVar(&mode, "mode", "", "virtual (default: one virtual clock, replayable bit for bit, fast) or realtime (goroutines, paho and mochi on the wall clock); overrides the file's mode:")
 	run.Flags().StringVar(&eventLog, "event-log", "", "virtual mode: write every event each device handled to this file")
+	run.Flags().StringVar(&server, "server", "", "run against this external server (mqtt://host:port, real time) instead of the embedded one; scenarios whose steps need the embedded server are refused")
+	run.Flags().StringVar(&provKey, "provision-key", "", "with --server: the provision device key (env "+envProvisionKey+")")
+	run.Flags().StringVar(&provSecret, "provision-secret", "", "with --server: the provision device secret (env "+envProvisionSecret+")")
 	cmd.AddCommand(run, newFuzzCmd(e))
 	return cmd
 }

@@ -95,7 +95,7 @@ func newRoot(e *env) *cobra.Command {
 	run, server := newRunCmd(e), newServerCmd(e)
 	withEnv(run)
 	withEnv(server)
-	root.AddCommand(run, server, newOTACmd(e), newDevicesCmd(e), newNVSCmd(e), newFirmwareCmd(e), newScenarioCmd(e),
+	root.AddCommand(run, server, newOTACmd(e), newProfileCmd(e), newDevicesCmd(e), newNVSCmd(e), newFirmwareCmd(e), newScenarioCmd(e),
 		newReportCmd(e), newVersionCmd(e))
 	addCompletions(root)
 	return root

@@ -90,14 +90,40 @@ func dropNulls(ms []Member) []Member {
 
 // CastNumeric returns v with a numeric string turned into a number, as
 // ThingsBoard does by default (JSON_TYPE_CAST_ENABLED): "1.2" becomes 1.2.
+// An integer that does not fit a long is kept as a string, number or not
+// (JsonConverter: longValueExact fails; seen on 4.3:
+// 123456789012345678901234567890 is stored as that string).
 func CastNumeric(v Value) Value {
+	if v.Kind == Number {
+		if isIntegerLiteral(v.Str) {
+			if _, ok := parseInt(v.Str, 64); !ok {
+				return Value{Kind: String, Str: v.Str}
+			}
+		}
+		return v
+	}
 	if v.Kind != String || !isNumberLiteral(v.Str) {
 		return v // most strings: no ParseFloat, whose error allocates
 	}
 	if _, err := strconv.ParseFloat(v.Str, 64); err != nil {
 		return v // out of range
 	}
+	if isIntegerLiteral(v.Str) {
+		if _, ok := parseInt(v.Str, 64); !ok {
+			return v // an integer beyond a long stays a string
+		}
+	}
 	return Value{Kind: Number, Str: v.Str}
+}
+
+// isIntegerLiteral reports whether a number literal has no fraction or exponent.
+func isIntegerLiteral(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '.' || c == 'e' || c == 'E' {
+			return false
+		}
+	}
+	return true
 }
 
 // isNumberLiteral reports whether s is exactly a JSON number: plain decimal

@@ -194,9 +194,20 @@ var whens = map[string]bool{"": true, "now": true, "downloading": true, "updatin
 var embeddedOnly = map[string]bool{"rollout": true, "restart_broker": true, "delete_devices": true,
 	"change_credentials": true, "rate_limit": true, "shared_attributes": true, "rpc": true, "corrupt_package": true}
 
+// UseExternal points a loaded scenario at an external server, as if its
+// file said server.external (with mode realtime, the only mode that reaches
+// one). It fails, naming the steps, when the scenario needs the embedded
+// server.
+func (sc *Scenario) UseExternal(url, key, secret string) error {
+	sc.Server.External, sc.Server.ProvisionKey, sc.Server.ProvisionSecret = url, key, secret
+	sc.Mode = ModeRealtime
+	return sc.validate()
+}
+
 func (sc *Scenario) validate() error {
 	var errs []string
 	sc.conds = map[int]condition{}
+	sc.exps = nil
 	bad := func(line, field, format string, args ...any) {
 		errs = append(errs, fmt.Sprintf("%s:%s: %s: %s", sc.File, line, field, fmt.Sprintf(format, args...)))
 	}

@@ -54,6 +54,19 @@ func (c *Core) setScopeAttributes(id, scope string, values []tbapi.Member) error
 
 // DeleteSharedAttributes removes keys and pushes {"deleted":[...]}.
 func (c *Core) DeleteSharedAttributes(id string, keys []string) error {
+	return c.DeleteAttributes(id, SharedScope, keys)
+}
+
+// DeleteAttributes removes keys of a scope (missing ones are ignored); for
+// the shared scope the device's subscribed sessions get {"deleted":[...]}
+// with every key asked for, in the order asked, whether it existed or not,
+// as ThingsBoard 4.3 pushes them (seen against it: a REST deletion of "p2"
+// and a missing "nope" pushes {"deleted":["p2","nope"]}).
+func (c *Core) DeleteAttributes(id, scope string, keys []string) error {
+	return c.deleteAttributes(id, scope, keys, true)
+}
+
+func (c *Core) deleteAttributes(id, scope string, keys []string, pushAll bool) error {
 	st := c.store.stateOf(id)
 	if st == nil {
 		return fmt.Errorf("%w: device %s", ErrNotFound, id)
@@ -61,14 +74,17 @@ func (c *Core) DeleteSharedAttributes(id string, keys []string) error {
 	var gone []string
 	st.mu.Lock()
 	for _, k := range keys {
-		if _, ok := st.Attrs[SharedScope][k]; ok {
-			delete(st.Attrs[SharedScope], k)
+		if _, ok := st.Attrs[scope][k]; ok {
+			delete(st.Attrs[scope], k)
 			gone = append(gone, k)
 		}
 	}
 	st.mu.Unlock()
 	c.store.markDirty(id, st)
-	if len(gone) > 0 {
+	if pushAll {
+		gone = keys
+	}
+	if scope == SharedScope && len(gone) > 0 {
 		c.push(id, tbapi.AttrUpdate{Deleted: gone}.Encode())
 	}
 	return c.store.flushDirty()

@@ -89,12 +89,13 @@ const DefaultMaxPackageSize = 0x330000
 
 // Core is the device API. Create it with New; it is safe for concurrent use.
 type Core struct {
-	opts  Options
-	log   *slog.Logger
-	clock Clock
-	rndMu sync.Mutex
-	rnd   *rand.Rand
-	store *store
+	buckets sync.Map // device id -> *rateBucket
+	opts    Options
+	log     *slog.Logger
+	clock   Clock
+	rndMu   sync.Mutex
+	rnd     *rand.Rand
+	store   *store
 
 	// life is held for reading by every timer function while it runs and
 	// for writing by Close, so none runs once Close has begun.

@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -36,8 +37,11 @@ func (c *Core) devicePublish(s *Session, topic string, payload []byte) (code byt
 		}
 	case strings.HasPrefix(topic, tbapi.TopicRPCRequestPrefix):
 		err = c.clientRPC(s, topic, payload)
-	case strings.HasPrefix(topic, "v2/fw/request/") || strings.HasPrefix(topic, "v2/sw/request/"):
-		err = c.chunkRequest(s, topic, payload)
+	case strings.Contains(topic, "v2/fw/request/") || strings.Contains(topic, "v2/sw/request/"):
+		var handled bool
+		if handled, err = c.chunkRequest(s, topic, payload); !handled && err == nil {
+			code = CodeTopicNameInvalid // no chunk request after all: an unknown topic
+		}
 	default:
 		// Unknown topic: PUBACK (MQTT 5: 0x90), and the session stays open.
 		code = CodeTopicNameInvalid
@@ -193,6 +197,11 @@ func (c *Core) attributeRequest(s *Session, topic string, payload []byte) error 
 	if !c.allow(s.deviceID, 0) {
 		return c.rateLimited(s.deviceID)
 	}
+	if slices.Contains(req.ClientKeys, "") || slices.Contains(req.SharedKeys, "") {
+		// An empty key name (clientKeys "") is acknowledged and never
+		// answered by ThingsBoard 4.3 (seen).
+		return nil
+	}
 	var resp tbapi.AttrResponse
 	all := req.ClientKeys == nil && req.SharedKeys == nil
 	if st := c.store.stateOf(s.deviceID); st != nil {
@@ -253,11 +262,21 @@ func (c *Core) clientRPC(s *Session, topic string, payload []byte) error {
 // chunkRequest serves v2/fw/request/{id}/chunk/{n} (getOtaPackageCallback):
 // size 0 is the whole file, an index past the end gets an empty payload,
 // errors go to v2/fw/error and close the session.
-func (c *Core) chunkRequest(s *Session, topic string, payload []byte) error {
-	ct, ok := tbapi.ParseChunkTopic(topic)
-	if !ok || !ct.Request {
-		return nil
+//
+// The topic is matched as ThingsBoard's FW_REQUEST_PATTERN.find() does: the
+// pattern anywhere in it, so ".../chunk/0/extra" asks for chunk 0 (seen on
+// 4.3), and ".../chunk/-1" is no chunk request (handled false). A software
+// request (v2/sw/...) finds no package: software assignment is not
+// emulated, and ThingsBoard answers NOT_FOUND for a device without one.
+func (c *Core) chunkRequest(s *Session, topic string, payload []byte) (handled bool, err error) {
+	kind, reqID, chunkIdx, ok := findChunkRequest(topic)
+	if !ok {
+		return false, nil
 	}
+	return true, c.serveChunk(s, kind, reqID, chunkIdx, payload)
+}
+
+func (c *Core) serveChunk(s *Session, kind, reqID string, chunkIdx int, payload []byte) error {
 	// Integer.parseInt of the payload, an empty one being 0: a size that is
 	// not a 32-bit decimal throws NumberFormatException, which nothing in
 	// the transport catches, so Netty hands it to exceptionCaught and the
@@ -271,7 +290,7 @@ func (c *Core) chunkRequest(s *Session, topic string, payload []byte) error {
 		}
 		size = n
 	}
-	key := ct.Kind + "/" + strconv.Itoa(ct.RequestID)
+	key := kind + "/" + reqID
 	s.mu.Lock()
 	cached, seen := s.fwReq[key]
 	s.mu.Unlock()
@@ -288,7 +307,9 @@ func (c *Core) chunkRequest(s *Session, topic string, payload []byte) error {
 		if !c.allow(s.deviceID, 0) {
 			return c.rateLimited(s.deviceID)
 		}
-		pkgID = c.assignedFirmware(s.deviceID)
+		if kind == "fw" {
+			pkgID = c.assignedFirmware(s.deviceID)
+		}
 	}
 	if pkgID == "" {
 		return c.fwError(s, tbapi.FwErrNotFound)
@@ -306,18 +327,56 @@ func (c *Core) chunkRequest(s *Session, topic string, payload []byte) error {
 	var chunk []byte
 	if size == 0 {
 		chunk = data
-	} else if start := int64(size) * int64(ct.Chunk); start < int64(len(data)) {
+	} else if start := int64(size) * int64(chunkIdx); start < int64(len(data)) {
 		chunk = data[start:min(start+int64(size), int64(len(data)))]
 	}
 	c.stats.chunkBytes.Add(int64(len(chunk)))
-	ct.Request = false
-	c.deliver(s, ct.String(), chunk)
+	c.deliver(s, "v2/"+kind+"/response/"+reqID+"/chunk/"+strconv.Itoa(chunkIdx), chunk)
 	return nil
+}
+
+// findChunkRequest finds v2/(fw|sw)/request/DIGITS/chunk/DIGITS anywhere in
+// topic (the first occurrence, as a regular expression's find does) and
+// returns the request id as written and the chunk index.
+func findChunkRequest(topic string) (kind, reqID string, chunk int, ok bool) {
+	const prefixLen = len("v2/fw/request/")
+	for i := 0; i+prefixLen <= len(topic); i++ {
+		rest := topic[i:]
+		switch {
+		case strings.HasPrefix(rest, "v2/fw/request/"):
+			kind = "fw"
+		case strings.HasPrefix(rest, "v2/sw/request/"):
+			kind = "sw"
+		default:
+			continue
+		}
+		rest = rest[prefixLen:]
+		id := leadingDigits(rest)
+		if id == "" || !strings.HasPrefix(rest[len(id):], "/chunk/") {
+			continue
+		}
+		idx := leadingDigits(rest[len(id)+len("/chunk/"):])
+		n, err := strconv.ParseInt(idx, 10, 32)
+		if idx == "" || err != nil {
+			continue
+		}
+		return kind, id, int(n), true
+	}
+	return "", "", 0, false
+}
+
+func leadingDigits(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return s[:i]
 }
 
 // fwError publishes the error code, then the session closes
 // (sendOtaPackageError: MQTT 5 gets DISCONNECT 0x83).
 func (c *Core) fwError(s *Session, code string) error {
+	s.takeAck() // the request is never acknowledged
 	c.deliver(s, tbapi.TopicFwError, []byte(code))
 	return &protocolError{err: errors.New("firmware request: " + code), code: CodeImplementationSpecific}
 }

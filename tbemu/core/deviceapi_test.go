@@ -65,7 +65,8 @@ func TestAttributeRequestAndPush(t *testing.T) {
 	require.Equal(t, `{"a":"x","b":true}`, c.take(tbapi.TopicAttributes).payload, "changed keys in one message")
 	require.Equal(t, `{"a":"x","b":true}`, second.take(tbapi.TopicAttributes).payload)
 	require.NoError(t, r.core.DeleteSharedAttributes(d.ID, []string{"a", "zz"}))
-	require.Equal(t, `{"deleted":["a"]}`, c.take(tbapi.TopicAttributes).payload)
+	// Every key asked for, existing or not, as ThingsBoard 4.3 pushes them.
+	require.Equal(t, `{"deleted":["a","zz"]}`, c.take(tbapi.TopicAttributes).payload)
 	r.srv.Unsubscribe(second.sess, tbapi.TopicAttributes)
 	require.NoError(t, r.core.SetSharedAttributes(d.ID, []tbapi.Member{{Key: "c", Value: str("y")}}))
 	c.take(tbapi.TopicAttributes)
@@ -266,5 +267,22 @@ func TestSubscriptionFilters(t *testing.T) {
 	}
 	for _, f := range []string{tbapi.TopicAttributes, tbapi.TopicAttrResponseFilter, tbapi.TopicRPCRequestFilter, tbapi.TopicFwResponseFilter, tbapi.TopicFwError} {
 		require.Equal(t, byte(1), c.sub(f, 1), f)
+	}
+}
+
+// A second session of one device with the same client id ends the first
+// (ThingsBoard 4.3, seen); another client id of the device, or the same
+// client id of another device, does not.
+func TestSameDeviceSameClientIDReplaces(t *testing.T) {
+	r := newRig(t, core.Options{})
+	d1, _ := r.core.CreateDevice(core.DeviceSpec{Name: "d1"})
+	d2, _ := r.core.CreateDevice(core.DeviceSpec{Name: "d2"})
+	a := r.connect("cid", d1.Credentials.Token, "")
+	other := r.connect("cid2", d1.Credentials.Token, "")
+	d2s := r.connect("cid", d2.Credentials.Token, "")
+	b := r.connect("cid", d1.Credentials.Token, "")
+	require.Equal(t, core.ReasonSessionReplaced, a.closed, "the older session of d1 with client id cid")
+	for _, c := range []*client{other, d2s, b} {
+		require.Empty(t, c.closed)
 	}
 }

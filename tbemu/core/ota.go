@@ -270,8 +270,11 @@ func (c *Core) AssignDeviceFirmware(deviceID, pkgID string) error {
 	return err
 }
 
-var fwSharedKeys = []string{tbapi.KeyFwTitle, tbapi.KeyFwVersion, tbapi.KeyFwTs, tbapi.KeyFwState,
-	tbapi.KeyFwSize, tbapi.KeyFwChecksum, tbapi.KeyFwAlgorithm, tbapi.KeyFwURL, tbapi.KeyFwTag}
+// fwUnassignPushOrder are the fw_* shared attributes an unassignment
+// deletes (OtaPackageUtil.ALL_FW_ATTRIBUTE_KEYS), in the order ThingsBoard
+// 4.3's {"deleted":[...]} lists them.
+var fwUnassignPushOrder = []string{tbapi.KeyFwAlgorithm, tbapi.KeyFwVersion, tbapi.KeyFwTs, tbapi.KeyFwTag,
+	tbapi.KeyFwChecksum, tbapi.KeyFwTitle, tbapi.KeyFwState, tbapi.KeyFwSize, tbapi.KeyFwURL}
 
 // firmwareChanged is DefaultOtaPackageStateService: on assignment it writes
 // target_fw_* and fw_state QUEUED and queues the device; on unassignment it
@@ -279,7 +282,9 @@ var fwSharedKeys = []string{tbapi.KeyFwTitle, tbapi.KeyFwVersion, tbapi.KeyFwTs,
 func (c *Core) firmwareChanged(id string) {
 	pkgID := c.assignedFirmware(id)
 	if pkgID == "" {
-		c.DeleteSharedAttributes(id, fwSharedKeys)
+		// ThingsBoard 4.3 pushes all nine fw_* keys, whether the device had
+		// them or not, in the order its HashSet of them iterates (seen).
+		c.deleteAttributes(id, SharedScope, fwUnassignPushOrder, true)
 		return
 	}
 	p, ok := c.Package(pkgID)
@@ -329,22 +334,19 @@ func (c *Core) initiate(id string) [][]byte {
 	for _, m := range vals {
 		st.Attrs[SharedScope][m.Key] = TsValue{Ts: now, Value: m.Value}
 	}
-	pushes := [][]byte{tbapi.AttrUpdate{Values: vals}.Encode()}
-	del := []string{tbapi.KeyFwURL}
+	// The deletions come first and are pushed whether the keys existed or
+	// not, fw_tag before fw_url, as ThingsBoard 4.3 does (seen:
+	// {"deleted":["fw_tag","fw_url"]}, then the fw_* values, on a device that
+	// never had either key).
+	var del []string
 	if p.Tag == "" {
 		del = append(del, tbapi.KeyFwTag)
 	}
-	var gone []string
+	del = append(del, tbapi.KeyFwURL)
 	for _, k := range del {
-		if _, ok := st.Attrs[SharedScope][k]; ok {
-			delete(st.Attrs[SharedScope], k)
-			gone = append(gone, k)
-		}
+		delete(st.Attrs[SharedScope], k)
 	}
-	if len(gone) > 0 {
-		pushes = append(pushes, tbapi.AttrUpdate{Deleted: gone}.Encode())
-	}
-	return pushes
+	return [][]byte{tbapi.AttrUpdate{Deleted: del}.Encode(), tbapi.AttrUpdate{Values: vals}.Encode()}
 }
 
 // OTAProgress counts devices per fw_state for each package assigned to them.

@@ -30,11 +30,13 @@ func (r *rig) count(state string) int {
 	return n
 }
 
-// The queue releases packs of OTAPackSize exactly every OTAPackInterval,
-// in the order the devices were queued (a profile's devices by name), and
-// schedules nothing while empty.
+// The queue spreads OTAPackSize releases evenly over OTAPackInterval, one
+// every interval/size, the first at once, as ThingsBoard's consumer sleeps
+// interval/size after each device; in the order the devices were queued (a
+// profile's devices by name); and schedules nothing while empty.
 func TestOTAQueuePaceExact(t *testing.T) {
 	const interval = 200 * time.Millisecond
+	const spacing = interval / 2
 	r := newRig(t, core.Options{OTAPackSize: 2, OTAPackInterval: interval})
 	prof, _ := r.core.DefaultProfile()
 	clients := map[string]*client{}
@@ -53,25 +55,27 @@ func TestOTAQueuePaceExact(t *testing.T) {
 
 	pushedAt := func(name string) time.Time {
 		t.Helper()
+		// ThingsBoard first pushes the deletion of fw_tag and fw_url, never set.
+		require.Equal(t, `{"deleted":["fw_tag","fw_url"]}`, clients[name].take(tbapi.TopicAttributes).payload)
 		m := clients[name].take(tbapi.TopicAttributes)
 		require.Contains(t, m.payload, `"fw_version":"q`)
 		return m.at
 	}
 	r.clock.Run()
-	require.Equal(t, map[string]string{"q0": "INITIATED", "q1": "INITIATED", "q2": "QUEUED", "q3": "QUEUED", "q4": "QUEUED", "q5": "QUEUED"}, r.fwStates())
-	r.clock.Advance(interval - time.Nanosecond)
-	require.Equal(t, 2, r.count("INITIATED"))
+	require.Equal(t, map[string]string{"q0": "INITIATED", "q1": "QUEUED", "q2": "QUEUED", "q3": "QUEUED", "q4": "QUEUED", "q5": "QUEUED"}, r.fwStates())
+	r.clock.Advance(spacing - time.Nanosecond)
+	require.Equal(t, 1, r.count("INITIATED"))
 	r.clock.Advance(time.Nanosecond)
-	require.Equal(t, 4, r.count("INITIATED"))
-	r.clock.Advance(interval)
+	require.Equal(t, 2, r.count("INITIATED"))
+	r.clock.Advance(4 * spacing)
 	require.Equal(t, 6, r.count("INITIATED"))
-	for i, want := range []time.Duration{0, 0, interval, interval, 2 * interval, 2 * interval} {
-		require.Equal(t, t0.Add(want), pushedAt(fmt.Sprintf("q%d", i)), "q%d", i)
+	for i := range 6 {
+		require.Equal(t, t0.Add(time.Duration(i)*spacing), pushedAt(fmt.Sprintf("q%d", i)), "q%d", i)
 	}
 	require.Equal(t, idle, r.clock.Pending(), "an empty queue schedules nothing")
 
-	// A device queued inside a full window waits for its end; after an idle
-	// spell one is released at once.
+	// A device queued right after a release waits for the spacing; after an
+	// idle spell one is released at once.
 	pkg2, err := r.core.AddFirmware(core.PackageSpec{Title: "T", Version: "q2"}, []byte("\xE9firmware 2"), tbapi.SHA256)
 	require.NoError(t, err)
 	reassign := func(name string) {
@@ -79,7 +83,7 @@ func TestOTAQueuePaceExact(t *testing.T) {
 		d, _ := r.core.DeviceByName(name)
 		require.NoError(t, r.core.AssignDeviceFirmware(d.ID, pkg2.ID))
 	}
-	r.clock.AdvanceTo(t0.Add(450 * time.Millisecond)) // the window [400, 600) released q4 and q5
+	r.clock.AdvanceTo(t0.Add(550 * time.Millisecond)) // q5 was released at 500 ms
 	reassign("q0")
 	r.clock.AdvanceTo(t0.Add(600*time.Millisecond - time.Nanosecond))
 	clients["q0"].none()
@@ -107,12 +111,15 @@ func TestOTAUpdate(t *testing.T) {
 	require.Equal(t, "QUEUED", r.core.Latest(d.ID)[tbapi.KeyFwState].Value.Str)
 	require.Equal(t, "1.1.0", r.core.Latest(d.ID)[tbapi.KeyTargetFwVersion].Value.Str)
 	r.clock.Run()
+	// ThingsBoard 4.3 first pushes the deletion of fw_url although it was
+	// never set (fw_tag is the package's), then the fw_* values.
+	require.Equal(t, `{"deleted":["fw_url"]}`, c.take(tbapi.TopicAttributes).payload)
 	push, err := tbapi.DecodeAttrUpdate([]byte(c.take(tbapi.TopicAttributes).payload))
 	require.NoError(t, err)
 	var fw tbapi.FwInfo
 	require.True(t, fw.Merge(push.Values))
 	require.True(t, fw.Complete(), "all five keys in one push")
-	c.none() // fw_url and fw_tag were never set: no deletion to push
+	c.none()
 	require.Equal(t, "INITIATED", r.core.Latest(d.ID)[tbapi.KeyFwState].Value.Str)
 
 	var got []byte
@@ -131,6 +138,7 @@ func TestOTAUpdate(t *testing.T) {
 
 	// Unassigning deletes every fw_* key.
 	require.NoError(t, r.core.AssignDeviceFirmware(d.ID, ""))
-	require.Contains(t, c.take(tbapi.TopicAttributes).payload, `"deleted":["fw_title","fw_version"`)
+	// All nine fw_* keys, in the order ThingsBoard 4.3 lists them.
+	require.Equal(t, `{"deleted":["fw_checksum_algorithm","fw_version","fw_ts","fw_tag","fw_checksum","fw_title","fw_state","fw_size","fw_url"]}`, c.take(tbapi.TopicAttributes).payload)
 	require.Empty(t, r.core.Attributes(d.ID, core.SharedScope))
 }

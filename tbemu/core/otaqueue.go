@@ -9,7 +9,9 @@ import (
 )
 
 // otaQueue releases queued devices like ThingsBoard's OTA queue: at most
-// OTAPackSize per OTAPackInterval. A window of one interval opens with the
+// OTAPackSize per OTAPackInterval, spread evenly (see otaPace: the "pack"
+// and "window" below are one device and interval/size, or a few devices
+// per 50 ms tick for a fast queue). A window opens with the
 // first release after an idle spell; devices queued while it has room are
 // released at once (at the current instant, on the clock), the rest at the
 // window boundaries, a pack per window, exactly on schedule. Nothing is
@@ -124,10 +126,32 @@ func (c *Core) QueuedOTA() []string {
 
 // scheduleRelease schedules the next pack: now if the window has room or
 // has ended, else at its end. The caller holds q.mu.
+// otaPace is the queue's effective pack: ThingsBoard does not release
+// OTAPackSize devices at once but spreads them over the interval, one every
+// OTAPackInterval/OTAPackSize (DefaultTbCoreConsumerService
+// .processFirmwareMsgs sleeps that long after each device; seen on 4.3: about
+// one device per 600 ms at 100 per 60 s, the first at once). Spacings under
+// otaMinTick are grouped into packs of one tick, so a fast queue (the
+// default 100 per second) does not write the state file per device.
+func (c *Core) otaPace() (size int, interval time.Duration) {
+	spacing := c.opts.OTAPackInterval / time.Duration(c.opts.OTAPackSize)
+	if spacing <= 0 {
+		spacing = time.Nanosecond
+	}
+	if spacing >= otaMinTick {
+		return 1, spacing
+	}
+	n := int((otaMinTick + spacing - 1) / spacing)
+	return n, time.Duration(n) * spacing
+}
+
+const otaMinTick = 50 * time.Millisecond
+
 func (c *Core) scheduleRelease() {
+	otaSize, otaInterval := c.otaPace()
 	q := &c.ota
 	at := c.clock.Now()
-	if end := q.start.Add(c.opts.OTAPackInterval); !q.start.IsZero() && q.released >= c.opts.OTAPackSize && at.Before(end) {
+	if end := q.start.Add(otaInterval); !q.start.IsZero() && q.released >= otaSize && at.Before(end) {
 		at = end
 	}
 	q.busy = true
@@ -136,9 +160,10 @@ func (c *Core) scheduleRelease() {
 
 // releaseOTA initiates the next pack; at is the time it was scheduled for.
 func (c *Core) releaseOTA(at time.Time) {
+	otaSize, otaInterval := c.otaPace()
 	q := &c.ota
 	q.mu.Lock()
-	interval := c.opts.OTAPackInterval
+	interval := otaInterval
 	if q.start.IsZero() || !c.clock.Now().Before(q.start.Add(interval)) {
 		// A new window: at the scheduled time (not when a busy real clock
 		// got round to it, so packs do not drift), never inside the last one.
@@ -148,7 +173,7 @@ func (c *Core) releaseOTA(at time.Time) {
 		}
 		q.start, q.released = start, 0
 	}
-	n := min(c.opts.OTAPackSize-q.released, len(q.items))
+	n := min(otaSize-q.released, len(q.items))
 	batch := append([]string(nil), q.items[:n]...)
 	q.items = q.items[n:]
 	q.released += n

@@ -12,7 +12,7 @@ import (
 // ProvisionCloseAfter after the response, whatever its status.
 func (c *Core) provisionPublish(s *Session, topic string, payload []byte) error {
 	if topic != tbapi.TopicProvisionRequest {
-		return &protocolError{err: errors.New("provision session: unexpected topic " + topic), code: CodeTopicNameInvalid}
+		return &protocolError{err: errors.New("provision session: unexpected topic " + topic), code: CodeTopicNameInvalid, ackFirst: true}
 	}
 	req, err := tbapi.DecodeProvisionRequest(payload)
 	if err != nil {

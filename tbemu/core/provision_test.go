@@ -118,3 +118,16 @@ func TestDeterministicOutputs(t *testing.T) {
 	require.Equal(t, a, b)
 	require.NotEqual(t, a, run(8))
 }
+
+// The inactivity timeout does not apply to a provisioning session (as on
+// ThingsBoard 4.3, which never registers it for activity checks): only its
+// close after the response ends it.
+func TestProvisionSessionIgnoresInactivity(t *testing.T) {
+	r := newRig(t, core.Options{InactivityTimeout: 20 * time.Second, ProvisionCloseAfter: 60 * time.Second})
+	p := r.connect("provision", "", "")
+	p.pub(tbapi.TopicProvisionRequest, provisionReq("dev-idle"))
+	r.clock.Advance(60*time.Second - time.Nanosecond)
+	require.Empty(t, p.closed, "idle for 60 s, still open")
+	r.clock.Advance(time.Nanosecond)
+	require.Equal(t, core.ReasonProvisionExpired, p.closed)
+}

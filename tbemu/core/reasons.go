@@ -17,6 +17,7 @@ const (
 	CodeNotAuthorized          byte = 0x87 // CONNACK: any other refusal
 	CodeServerUnavailable      byte = 0x88 // CONNACK: backend error (here: the core is closed)
 	CodeServerShuttingDown     byte = 0x8B // DISCONNECT from exceptionCaught (an unparsable chunk size)
+	CodeSessionTakenOver       byte = 0x8E // DISCONNECT: a new session of the device with the same client id (seen on 4.3)
 	CodeTopicFilterInvalid     byte = 0x8F // SUBACK: a filter ThingsBoard does not serve
 	CodeTopicNameInvalid       byte = 0x90 // PUBACK: an unknown topic; DISCONNECT: one in a provisioning session
 	CodeAdministrativeAction   byte = 0x98 // DISCONNECT: device deleted, credentials updated
@@ -105,6 +106,10 @@ type protocolError struct {
 	// stays open; a QoS 0 one, or any under MQTT 3.1.1, closes it
 	// (sendResponseForAdaptorErrorOrCloseContext).
 	adaptor bool
+	// ackFirst: ThingsBoard acknowledges the publish (with code) and then
+	// closes (a provisioning session's other topic, a provisioning request
+	// that throws; seen on 4.3: PUBACK, then the close).
+	ackFirst bool
 }
 
 func (e *protocolError) Error() string { return e.err.Error() }
@@ -122,7 +127,7 @@ func payloadError(err error) error {
 // which closes the session with 0x83.
 func provisionError(err error) error {
 	if errors.Is(err, tbapi.ErrMissingField) || errors.Is(err, tbapi.ErrBadField) {
-		return &protocolError{err: err, code: CodeImplementationSpecific}
+		return &protocolError{err: err, code: CodeImplementationSpecific, ackFirst: true}
 	}
 	return payloadError(err)
 }

@@ -32,6 +32,7 @@ const (
 	ReasonDeviceDeleted      = "device deleted"
 	ReasonCredentialsUpdated = "credentials updated"
 	ReasonServerClosing      = "server closing"
+	ReasonSessionReplaced    = "a new session of this device has the same client id"
 )
 
 // CONNACK return codes of Connect (MQTT 3.1.1, as ReturnCodeResolver maps
@@ -59,6 +60,9 @@ type Session struct {
 	active    atomic.Int64 // unix ns of the last packet from the client
 	closed    atomic.Bool
 	mqtt5     atomic.Bool // the client speaks MQTT 5 (SetMQTT5)
+	// pendingAck is PublishAck's acknowledgement while the publish is being
+	// handled: a reply delivered to this session writes it first.
+	pendingAck func(code byte)
 
 	mu   sync.Mutex
 	subs []subscription // in subscription order: the first match wins
@@ -110,7 +114,13 @@ var allowedFilters = map[string]bool{
 	tbapi.TopicRPCRequestFilter: true, tbapi.TopicRPCResponseFilter: true,
 	tbapi.TopicFwResponseFilter: true, tbapi.TopicFwError: true,
 	"v2/sw/response/+/chunk/+": true, "v2/sw/error": true,
-	"v2/a/res/+": true, "v2/r/req/+": true, "v2/r/res/+": true,
+	// The short v2 and gateway filters are granted although the emulator
+	// publishes nothing on them (seen on 4.3: v2/a, v1/gateway/rpc granted).
+	"v2/a": true, "v2/a/j": true, "v2/a/p": true,
+	"v2/a/res/+": true, "v2/a/res/j/+": true, "v2/a/res/p/+": true,
+	"v2/r/req/+": true, "v2/r/req/j/+": true, "v2/r/req/p/+": true,
+	"v2/r/res/+": true, "v2/r/res/j/+": true, "v2/r/res/p/+": true,
+	"v1/gateway/attributes": true, "v1/gateway/rpc": true, "v1/gateway/attributes/response": true,
 }
 
 // CanSubscribe reports whether ThingsBoard grants filter to this session:
@@ -142,9 +152,22 @@ func (c *Core) deliver(s *Session, topic string, payload []byte) {
 	if !ok {
 		qos = 1
 	}
+	if ack := s.takeAck(); ack != nil && !s.closed.Load() {
+		ack(0) // ThingsBoard acknowledges a request before it answers it
+	}
 	if !s.closed.Load() {
 		s.conn.Deliver(topic, payload, qos)
 	}
+}
+
+// takeAck returns and clears the acknowledgement of the publish being
+// handled (PublishAck), if it has not been written yet.
+func (s *Session) takeAck() func(byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.pendingAck
+	s.pendingAck = nil
+	return a
 }
 
 // afterAt runs f at t unless the session has ended by then.

@@ -56,6 +56,14 @@ func (c *Core) ConnectMQTT(conn Conn, p ConnectPacket) (*Session, byte) {
 			return nil, CodeConnectionRateExceeded
 		}
 		s.deviceID = id
+		// A second session of the same device with the same client id ends
+		// the first, as on ThingsBoard 4.3 (seen; MQTT 5: DISCONNECT 0x8E);
+		// other client ids, and other devices with this client id, keep theirs.
+		for _, old := range c.deviceSessions(id) {
+			if old.clientID == p.ClientID {
+				c.closeSessionCode(old, ReasonSessionReplaced, CodeSessionTakenOver)
+			}
+		}
 	}
 	now := c.clock.Now()
 	s.active.Store(now.UnixNano())
@@ -70,7 +78,12 @@ func (c *Core) ConnectMQTT(conn Conn, p ConnectPacket) (*Session, byte) {
 		c.stats.connects.Add(1)
 		c.touch(s.deviceID, true)
 	}
-	c.watchIdle(s, now.Add(c.opts.InactivityTimeout))
+	if !s.provision {
+		// A provisioning session is never registered with ThingsBoard's
+		// session activity checks: only its 60 s close ends it (seen on 4.3
+		// with a 20 s inactivity timeout).
+		c.watchIdle(s, now.Add(c.opts.InactivityTimeout))
+	}
 	return s, ConnAccepted
 }
 
@@ -115,27 +128,55 @@ func (c *Core) Publish(s *Session, topic string, payload []byte, qos byte) bool 
 // does not serve, or CodePayloadFormatInvalid for a QoS 1 payload that does
 // not parse in a session marked SetMQTT5 (which stays open).
 func (c *Core) PublishCode(s *Session, topic string, payload []byte, qos byte) (ack bool, code byte) {
+	c.PublishAck(s, topic, payload, qos, func(c byte) { ack, code = true, c })
+	return ack && !s.Closed(), code
+}
+
+// PublishAck handles a PUBLISH as PublishCode does, reporting the
+// acknowledgement through ack (with its MQTT 5 reason code) at the moment
+// ThingsBoard writes its PUBACK: before any reply to the publish (seen on
+// 4.3: an attribute response, a chunk, a provisioning answer all follow
+// their PUBACK), before the close where ThingsBoard acknowledges and then
+// closes (protocolError.ackFirst), or not at all (a firmware error, a rate
+// limit, a payload that does not parse under MQTT 3.1.1). ack is not
+// called for QoS 0.
+func (c *Core) PublishAck(s *Session, topic string, payload []byte, qos byte, ack func(code byte)) {
 	if s == nil || s.closed.Load() {
-		return false, 0
+		return
+	}
+	if qos == 0 {
+		ack = nil
 	}
 	c.Ping(s)
+	s.mu.Lock()
+	s.pendingAck = ack
+	s.mu.Unlock()
 	var err error
+	var code byte
 	if s.provision {
 		err = c.provisionPublish(s, topic, payload)
 	} else {
 		code, err = c.devicePublish(s, topic, payload)
 	}
+	pending := s.takeAck()
 	if err != nil {
 		var pe *protocolError
-		if qos > 0 && s.mqtt5.Load() && errors.As(err, &pe) && pe.adaptor {
+		isPE := errors.As(err, &pe)
+		if pending != nil && s.mqtt5.Load() && isPE && pe.adaptor {
 			c.log.Debug("payload refused", "client", s.clientID, "topic", topic, "error", err)
-			return true, pe.code
+			pending(pe.code)
+			return
+		}
+		if pending != nil && isPE && pe.ackFirst {
+			pending(pe.code)
 		}
 		c.log.Debug("closing session", "client", s.clientID, "topic", topic, "error", err)
 		c.closeSessionCode(s, err.Error(), closeCode("", err))
-		return false, 0
+		return
 	}
-	return qos > 0 && !s.closed.Load(), code
+	if pending != nil && !s.closed.Load() {
+		pending(code)
+	}
 }
 
 // Subscribe handles one filter of a SUBSCRIBE and returns its SUBACK code:

@@ -46,7 +46,7 @@ func (h *Hook) ID() string { return "thingsboard" }
 func (h *Hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnDisconnect,
-		mqtt.OnPublish, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPacketRead,
+		mqtt.OnPublish, mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnPacketRead, mqtt.OnPacketEncode,
 	}, []byte{b})
 }
 
@@ -176,16 +176,30 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		cl.Stop(errNoSession)
 		return pk, packets.ErrRejectPacket
 	}
-	_, code := h.core.PublishCode(s, pk.TopicName, pk.Payload, pk.FixedHeader.Qos)
-	if s.Closed() {
-		return pk, packets.ErrRejectPacket
+	// The hook writes the PUBACK itself when the core says ThingsBoard
+	// would: before the replies to the publish (seen on 4.3), with its MQTT
+	// 5 reason code, or not at all. mochi writes none for a rejected packet.
+	v5 := cl.Properties.ProtocolVersion == 5
+	h.core.PublishAck(s, pk.TopicName, pk.Payload, pk.FixedHeader.Qos, func(code byte) {
+		ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID}
+		if v5 {
+			ack.ReasonCode = code
+		}
+		cl.WritePacket(ack)
+	})
+	return pk, packets.ErrRejectPacket
+}
+
+// OnPacketEncode gives an accepting CONNACK ThingsBoard's form: its
+// session-present flag is !cleanSession even for a new session (a quirk of
+// MqttTransportHandler.createMqttConnAckMsg) and it carries no MQTT 5
+// properties (seen on 4.3: no Receive Maximum, no Maximum QoS).
+func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Connack && pk.ReasonCode == 0 {
+		pk.SessionPresent = !cl.Properties.Clean
+		pk.Properties = packets.Properties{}
 	}
-	if code != 0 && cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
-		// mochi answers a packets.Code with a PUBACK of that code; an empty
-		// Reason keeps the reason-string property out, as in ThingsBoard's.
-		return pk, packets.Code{Code: code}
-	}
-	return pk, packets.CodeSuccessIgnore
+	return pk
 }
 
 // clientConn is the core's way back to one mochi client.

@@ -109,6 +109,7 @@ func (h *handler) routes() http.Handler {
 	auth("GET /api/plugins/telemetry/DEVICE/{id}/values/attributes", h.getAttributes)
 	auth("POST /api/plugins/telemetry/DEVICE/{id}/attributes/{scope}", h.postAttributes)
 	auth("POST /api/plugins/telemetry/DEVICE/{id}/{scope}", h.postAttributes)
+	auth("DELETE /api/plugins/telemetry/DEVICE/{id}/{scope}", h.deleteAttributes)
 	auth("POST /api/plugins/rpc/{kind}/{id}", h.postRPC)
 	auth("GET /api/tbsim/stats", h.getStats)
 	return mux

@@ -105,3 +105,18 @@ func (h *handler) checkScope(w http.ResponseWriter, scope string) bool {
 	}
 	return true
 }
+
+// int64Param reads a required long query parameter (startTs, endTs, limit).
+func (h *handler) int64Param(w http.ResponseWriter, r *http.Request, name string) (int64, bool) {
+	raw, present := r.URL.Query()[name]
+	if !present {
+		h.badRequest(w, "Required request parameter '"+name+"' for method parameter type Long is not present")
+		return 0, false
+	}
+	n, err := strconv.ParseInt(raw[0], 10, 64)
+	if err != nil {
+		h.badRequest(w, "Failed to convert value of type 'java.lang.String' to required type 'java.lang.Long'; For input string: \""+raw[0]+"\"")
+		return 0, false
+	}
+	return n, true
+}

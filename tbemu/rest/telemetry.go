@@ -26,6 +26,19 @@ func keysParam(r *http.Request) map[string]bool {
 	return out
 }
 
+// keysList is the keys parameter in its order, without repeats.
+func keysList(r *http.Request) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, k := range strings.Split(r.URL.Query().Get("keys"), ",") {
+		if k != "" && !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // restValue writes a value as ThingsBoard's REST does: strings unless
 // useStrictDataTypes=true.
 func restValue(v tbapi.Value, strict bool) any {
@@ -52,6 +65,11 @@ func (h *handler) getTimeseries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	keys := keysParam(r)
+	q := r.URL.Query()
+	if q.Has("startTs") && q.Has("endTs") {
+		h.getHistory(w, r, id, keys, strict)
+		return
+	}
 	out := map[string][]map[string]any{}
 	latest := h.c.Latest(id)
 	for k, v := range latest {
@@ -67,6 +85,90 @@ func (h *handler) getTimeseries(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// getHistory answers the values/timeseries call with startTs and endTs
+// (TelemetryController.getTimeseries, no aggregation): per key the values in
+// [startTs, endTs], newest first unless orderBy=ASC, at most limit (100).
+// The emulator keeps Options.TelemetryHistory values per key; with none
+// kept, the latest value stands for the history when it is in range.
+func (h *handler) getHistory(w http.ResponseWriter, r *http.Request, id string, keys map[string]bool, strict bool) {
+	start, ok1 := h.int64Param(w, r, "startTs")
+	if !ok1 {
+		return
+	}
+	end, ok2 := h.int64Param(w, r, "endTs")
+	if !ok2 {
+		return
+	}
+	limit := int64(100)
+	if r.URL.Query().Has("limit") {
+		var ok bool
+		if limit, ok = h.int64Param(w, r, "limit"); !ok {
+			return
+		}
+	}
+	asc := strings.EqualFold(r.URL.Query().Get("orderBy"), "ASC")
+	out := map[string][]map[string]any{}
+	for k, latest := range h.c.Latest(id) {
+		if keys != nil && !keys[k] {
+			continue
+		}
+		hist := h.c.History(id, k)
+		if len(hist) == 0 {
+			hist = []core.TsValue{latest}
+		}
+		var pts []map[string]any
+		for _, v := range hist {
+			if v.Ts >= start && v.Ts < end {
+				pts = append(pts, map[string]any{"ts": v.Ts, "value": restValue(v.Value, strict)})
+			}
+		}
+		// History is in arrival order; ThingsBoard orders by ts. Values of
+		// one millisecond (QUEUED and INITIATED can share one here) keep
+		// their arrival order as if a later one were a moment newer.
+		if !asc {
+			slices.Reverse(pts)
+		}
+		slices.SortStableFunc(pts, func(a, b map[string]any) int {
+			d := a["ts"].(int64) - b["ts"].(int64)
+			if !asc {
+				d = -d
+			}
+			return int(max(-1, min(1, d)))
+		})
+		if int64(len(pts)) > limit {
+			pts = pts[:limit]
+		}
+		if len(pts) > 0 {
+			out[k] = pts
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// deleteAttributes is TelemetryController.deleteEntityAttributes: keys are
+// required; keys that do not exist are ignored; a subscribed device gets
+// {"deleted":[...]} for shared ones.
+func (h *handler) deleteAttributes(w http.ResponseWriter, r *http.Request) {
+	id, ok := h.pathID(w, r, "id")
+	if !ok {
+		return
+	}
+	scope := r.PathValue("scope")
+	if !h.checkScope(w, scope) {
+		return
+	}
+	keys := keysList(r)
+	if len(keys) == 0 {
+		h.badRequest(w, "Empty keys: []")
+		return
+	}
+	if err := h.c.DeleteAttributes(id, scope, keys); err != nil {
+		h.writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 func (h *handler) getAttributes(w http.ResponseWriter, r *http.Request) {
@@ -168,7 +270,13 @@ func (h *handler) postRPC(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	resp, err := h.c.SendRPC(ctx, id, req.Method, req.Params, kind == "twoway", timeout)
 	if err != nil {
-		if errors.Is(err, core.ErrOffline) || errors.Is(err, core.ErrTimeout) {
+		// No session subscribed to RPC is RpcError.NO_ACTIVE_CONNECTION, 409
+		// with no body on ThingsBoard 4.3; no answer in time is 504.
+		if errors.Is(err, core.ErrOffline) {
+			w.WriteHeader(http.StatusConflict)
+			return
+		}
+		if errors.Is(err, core.ErrTimeout) {
 			w.WriteHeader(http.StatusGatewayTimeout)
 			return
 		}
