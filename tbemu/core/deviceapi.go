@@ -214,7 +214,7 @@ func (c *Core) attributeRequest(s *Session, topic string, payload []byte) error 
 		}
 		st.mu.Unlock()
 	}
-	c.deliver(s, tbapi.AttrResponseTopic(reqID), resp.Encode())
+	c.reply(s, tbapi.AttrResponseTopic(reqID), resp.Encode())
 	return nil
 }
 
@@ -249,7 +249,7 @@ func (c *Core) clientRPC(s *Session, topic string, payload []byte) error {
 	}
 	respTopic := tbapi.RPCResponseTopic(reqID)
 	if req.Method == "getSessionLimits" { // answered by the transport, not counted
-		c.deliver(s, respTopic, c.sessionLimits(s.deviceID))
+		c.reply(s, respTopic, c.sessionLimits(s.deviceID))
 		return nil
 	}
 	if !c.allow(s.deviceID, 0) {
@@ -331,7 +331,7 @@ func (c *Core) serveChunk(s *Session, kind, reqID string, chunkIdx int, payload 
 		chunk = data[start:min(start+int64(size), int64(len(data)))]
 	}
 	c.stats.chunkBytes.Add(int64(len(chunk)))
-	c.deliver(s, "v2/"+kind+"/response/"+reqID+"/chunk/"+strconv.Itoa(chunkIdx), chunk)
+	c.reply(s, "v2/"+kind+"/response/"+reqID+"/chunk/"+strconv.Itoa(chunkIdx), chunk)
 	return nil
 }
 
@@ -377,6 +377,6 @@ func leadingDigits(s string) string {
 // (sendOtaPackageError: MQTT 5 gets DISCONNECT 0x83).
 func (c *Core) fwError(s *Session, code string) error {
 	s.takeAck() // the request is never acknowledged
-	c.deliver(s, tbapi.TopicFwError, []byte(code))
+	c.reply(s, tbapi.TopicFwError, []byte(code))
 	return &protocolError{err: errors.New("firmware request: " + code), code: CodeImplementationSpecific}
 }

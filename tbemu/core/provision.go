@@ -24,7 +24,7 @@ func (c *Core) provisionPublish(s *Session, topic string, payload []byte) error 
 	} else {
 		c.stats.provisionFailed.Add(1)
 	}
-	c.deliver(s, tbapi.TopicProvisionResponse, resp.Encode())
+	c.reply(s, tbapi.TopicProvisionResponse, resp.Encode())
 	s.mu.Lock()
 	first := !s.closeSchedule
 	s.closeSchedule = true

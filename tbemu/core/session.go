@@ -146,18 +146,27 @@ func (s *Session) subscribedQoS(topic string) (byte, bool) {
 }
 
 // deliver sends a PUBLISH to this session only, at the QoS of the first
-// matching subscription or 1 without one (ThingsBoard's rule).
+// matching subscription or 1 without one (ThingsBoard's rule). It is for
+// pushes (attribute updates, server RPC, timeouts), which may run
+// concurrently with a publish of the session's and leave its PUBACK alone.
 func (c *Core) deliver(s *Session, topic string, payload []byte) {
 	qos, ok := s.subscribedQoS(topic)
 	if !ok {
 		qos = 1
 	}
-	if ack := s.takeAck(); ack != nil && !s.closed.Load() {
-		ack(0) // ThingsBoard acknowledges a request before it answers it
-	}
 	if !s.closed.Load() {
 		s.conn.Deliver(topic, payload, qos)
 	}
+}
+
+// reply is deliver for the answer to the publish being handled, on its
+// goroutine: ThingsBoard acknowledges a request before it answers it, so
+// the pending PUBACK goes first.
+func (c *Core) reply(s *Session, topic string, payload []byte) {
+	if ack := s.takeAck(); ack != nil && !s.closed.Load() {
+		ack(0)
+	}
+	c.deliver(s, topic, payload)
 }
 
 // takeAck returns and clears the acknowledgement of the publish being
