@@ -69,7 +69,7 @@ done
 tbsim profile provisioning "ota-$stamp" --key "$(key ota)" --secret s3cret --url "$TB_URL"
 fleets+=(ota)
 tbsim firmware build --version "1.1.$stamp" --size "$OTA_SIZE" -o "$work/fw.bin"
-( run ota new "$OTA_DEVICES" 77 --duration 240s --threshold 'ota.success==100%' >/dev/null ) &
+( run ota new "$OTA_DEVICES" 77 --duration 240s --ota-version "1.1.$stamp" --threshold 'ota.success==100%' >/dev/null ) &
 for _ in $(seq 60); do
 	sleep 2
 	grep -q " online=$OTA_DEVICES " "$work/ota-new.err" 2>/dev/null && break

@@ -88,7 +88,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.fwTitle, "fw-title", "CORE_ESP32", "title of the initial firmware image")
 	f.StringVar(&o.fwVersion, "fw-version", "1.0.0", "version of the initial firmware image")
 	f.StringVar(&o.otaFile, "ota", "", "embedded server: roll out this firmware .bin mid-run (see tbsim firmware build)")
-	f.StringVar(&o.otaVersion, "ota-version", "", "version of the --ota firmware")
+	f.StringVar(&o.otaVersion, "ota-version", "", "version of the --ota firmware; with --server, the version an external rollout installs (for ota.success)")
 	f.StringVar(&o.otaTitle, "ota-title", "", "title of the --ota firmware (default: --fw-title)")
 	f.DurationVar(&o.otaAfter, "ota-after", 30*time.Second, "when to assign the --ota firmware, after start")
 	f.IntVar(&o.otaPackSize, "ota-pack-size", 100, "embedded server's OTA queue: devices started per pack (ThingsBoard: 100)")
@@ -190,8 +190,16 @@ func (o *runOptions) build() (sim.Options, error) {
 	if o.maxInFlight < -1 {
 		errs = append(errs, usageErr("--max-inflight %d: want 0 (adaptive), a positive limit, or -1 (none)", o.maxInFlight))
 	}
-	if _, err := parseThresholds(o.thresholds); err != nil {
+	if ths, err := parseThresholds(o.thresholds); err != nil {
 		errs = append(errs, err)
+	} else {
+		for _, t := range ths {
+			// Without a target the metric is unknown: failing it as 0% would
+			// blame the rollout for a missing flag.
+			if t.Metric == "ota.success" && o.otaVersion == "" {
+				errs = append(errs, usageErr("--threshold %s: ota.success needs --ota-version (the version the rollout installs; with --server, the one tbsim ota push sends)", t.Text))
+			}
+		}
 	}
 	ramp, err := parseRamp(o.ramp)
 	errs = append(errs, err)
