@@ -31,9 +31,9 @@ fleet() {
 		sleep "$half"; t0=$(ticks "$pid"); s0=$(date +%s.%N)
 		sleep $(( half - 5 )); t1=$(ticks "$pid"); s1=$(date +%s.%N)
 		wait
-		python3 - "$work/fleet$run.json" "$(cat "$work/rss")" "$t0" "$t1" "$s0" "$s1" "$hz" "$run" <<'PY'
+		python3 - "$work/fleet$run.json" "$(tail -1 "$work/rss")" "$t0" "$t1" "$s0" "$s1" "$hz" "$run" <<'PY'
 import json, sys
-s = json.load(open(sys.argv[1])); rss, t0, t1, s0, s1, hz, run = int(sys.argv[2]), *map(float, sys.argv[3:8])
+s = json.load(open(sys.argv[1])); rss, t0, t1, s0, s1, hz, run = int(sys.argv[2]), *map(float, sys.argv[3:9])
 st = s["latency_ms"].get("publish_steady", {})
 cpu = (t1 - t0) / hz / (s1 - s0)
 print(f"fleet run {int(run)}: online {s['devices']['online']}/{s['devices']['total']}, peak RSS {rss/1024/1024:.2f} GiB, "
@@ -64,7 +64,7 @@ ota() {
 			pid=$(pgrep -n -f "$work/tbsim run --devices $OTA_DEVICES --ota")
 			sleep 14; t0=$(ticks "$pid")
 			wait
-			python3 - "$work/ota$chunk-$run.json" "$t0" "$hz" "$chunk" "$run" "$(cat "$work/cpu")" <<'PY'
+			python3 - "$work/ota$chunk-$run.json" "$t0" "$hz" "$chunk" "$run" "$(tail -1 "$work/cpu")" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1])); t0, hz = float(sys.argv[2]), float(sys.argv[3])
 total = sum(map(float, sys.argv[6].split()))

@@ -16,9 +16,9 @@ import (
 // thresholds such as errors.provision_failure == 0); its text is for people.
 
 // CauseStranded is not an event but a device's end state: provisioning
-// answered FAILURE for its own name and it holds no token. The server knows
-// the name, the token is lost, and the seed firmware retries forever (a real
-// ThingsBoard behaves the same).
+// answered FAILURE for its own name and it holds no token: its token was lost,
+// or another fleet took the name (seeds equal modulo 20 share an OUI). The
+// seed firmware retries forever (a real board against ThingsBoard does too).
 const CauseStranded = "stranded"
 
 var causeTexts = map[string]string{
@@ -45,7 +45,7 @@ var causeTexts = map[string]string{
 	"nvs_write":               "NVS write failed",
 	"flash_write":             "flash write failed (OTA slot or otadata)",
 	"wifi":                    "Wi-Fi connect failed or dropped",
-	CauseStranded:             "stranded: the server knows this name, the token is lost",
+	CauseStranded:             "stranded: the server has this name, the device no token for it",
 }
 
 // CauseText describes a cause ID.
