@@ -67,12 +67,8 @@
 //     {"error":"timeout"} after ClientRPCTimeout, as ThingsBoard answers when
 //     no rule chain replies. X.509 credentials, gateways and the v2 short
 //     telemetry topics are not emulated.
-//   - MQTT 5 reason codes are ThingsBoard's (CONNACK, SUBACK 0x8F, PUBACK
-//     0x90/0x99, DISCONNECT before every close it announces; see
-//     core.CodeCloser), except that a provisioning session's refused publish
-//     gets its DISCONNECT without the PUBACK ThingsBoard writes first, and
-//     replies (provisioning responses, chunks) are written before the PUBACK
-//     where ThingsBoard acknowledges first.
+//   - Software packages (v2/sw) are not assigned: a request gets NOT_FOUND,
+//     as ThingsBoard answers a device without one.
 //   - A connection must send its CONNECT within ConnectTimeout; ThingsBoard's
 //     transport has no such limit (no idle handler in its Netty pipeline).
 //     MQTT connections are limited, and failed REST logins per address;

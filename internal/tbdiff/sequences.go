@@ -702,4 +702,7 @@ func idleTimeout(s *Seq) {
 	mark := c.Since()
 	s.Tr.Sent("PINGREQ")
 	s.AwaitClose(c, mark-s.T.Params.Inactivity/2, s.T.Params.Inactivity, s.T.Params.Inactivity*3+10*time.Second, "of the inactivity timeout, counted from the connect")
+	s.Tr.Note("step: MQTT 5, the DISCONNECT before the idle close")
+	c = s.Token(token, true)
+	s.AwaitClose(c, 0, s.T.Params.Inactivity, s.T.Params.Inactivity*2+10*time.Second, "of the inactivity timeout")
 }

@@ -67,9 +67,9 @@ func (h *Hook) session(cl *mqtt.Client) *core.Session {
 	return nil
 }
 
-// OnConnect makes every session's id unique (ThingsBoard does not evict a
-// session for a repeated client id, a standard broker would) and opens the
-// core session. It answers a refusal itself, since mochi's own refusal
+// OnConnect makes every session's id unique (mochi would evict any session
+// with a repeated client id; ThingsBoard replaces only the same device's,
+// which the core does) and opens the core session. It answers a refusal itself, since mochi's own refusal
 // (OnConnectAuthenticate false) is always CONNACK 0x86 / 5: ThingsBoard's
 // code depends on what the CONNECT carried (core.RefusedConnack), and an
 // MQTT 5 client gets a DISCONNECT with the same code after the CONNACK
