@@ -98,11 +98,12 @@ tbsim ota status --url "$TB_URL" | tee "$work/ota-status.txt"
 i=0
 for f in scenarios/*.yaml; do
 	# a seed of its own (residues 11-19, 0, ...): names ThingsBoard has not seen, which provisioning needs
+	i=$((i + 1)) sc=$(basename "$f" .yaml)
 	if tbsim scenario run "$f" --server "mqtt://$TB_MQTT" --provision-key "$(key "${fleets[0]}")" --provision-secret s3cret \
-		--seed "$(seed $((++i + 10)))" >"$work/sc.txt" 2>&1; then
-		echo "scenario $(basename "$f" .yaml): passed"
+		--seed "$(seed $((i + 10)))" >"$work/sc-$sc.txt" 2>&1; then
+		echo "scenario $sc: passed"
 	else
-		echo "scenario $(basename "$f" .yaml): $(grep -m1 -E 'needs the embedded|FAILED|error' "$work/sc.txt" || tail -1 "$work/sc.txt")"
+		echo "scenario $sc: $(grep -m1 -E 'needs the embedded|FAILED|error' "$work/sc-$sc.txt" || tail -1 "$work/sc-$sc.txt")"
 	fi
 done
 
