@@ -196,6 +196,9 @@ func (o *runOptions) build() (sim.Options, error) {
 		for _, t := range ths {
 			// Without a target the metric is unknown: failing it as 0% would
 			// blame the rollout for a missing flag.
+			if o.server != "" && verdict.NeedsEmbedded(t.Metric) {
+				errs = append(errs, usageErr("--threshold %s: %s is counted by the embedded server; with --server it is unknown", t.Text, t.Metric))
+			}
 			if t.Metric == "ota.success" && o.otaVersion == "" {
 				errs = append(errs, usageErr("--threshold %s: ota.success needs --ota-version (the version the rollout installs; with --server, the one tbsim ota push sends)", t.Text))
 			}

@@ -254,6 +254,9 @@ func (sc *Scenario) validate() error {
 			bad(sc.line(sc.expectLines, i), "expect["+strconv.Itoa(i)+"]", "%v", err)
 			continue
 		}
+		if sc.Server.External != "" && verdict.NeedsEmbedded(ex.Metric) {
+			bad(sc.line(sc.expectLines, i), "expect["+strconv.Itoa(i)+"]", "%s needs the embedded server (server.external is set)", ex.Metric)
+		}
 		sc.exps = append(sc.exps, ex)
 	}
 	if len(errs) > 0 {

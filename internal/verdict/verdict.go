@@ -115,6 +115,14 @@ var growing = map[string]bool{
 	"generator.lag.max": true,
 }
 
+// serverMetrics are counted by the embedded server: against an external one
+// they are unknown, never 0.
+var serverMetrics = map[string]bool{"telemetry.lost": true, "server.rate_limited": true}
+
+// NeedsEmbedded reports whether a metric is known only with the embedded
+// server.
+func NeedsEmbedded(m string) bool { return serverMetrics[m] }
+
 // Known reports whether a metric name exists.
 func Known(m string) bool {
 	if plainMetrics[m] || strings.HasPrefix(m, "version.") {
@@ -249,6 +257,15 @@ type Result struct {
 
 // Check judges t against v.
 func (t Threshold) Check(v Values) Result {
+	if _, ok := v.m[t.Metric]; !ok && (serverMetrics[t.Metric] || t.Metric == "ota.success") {
+		// A criterion on what this run could not measure fails: reading it
+		// as 0 would pass telemetry.lost==0 against any server.
+		why := "needs the embedded server"
+		if t.Metric == "ota.success" {
+			why = "needs the rollout's version"
+		}
+		return Result{Threshold: t.Text, Metric: t.Metric, Measured: "not measured (" + why + ")"}
+	}
 	x := t.Measure(v)
 	return Result{Threshold: t.Text, Metric: t.Metric, Value: x, Measured: t.Format(x), Passed: t.holds(x)}
 }

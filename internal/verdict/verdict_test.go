@@ -57,6 +57,32 @@ func TestThresholds(t *testing.T) {
 	}
 }
 
+// What a run could not measure fails with the reason, never reads as 0:
+// telemetry.lost against an external server, ota.success without a target.
+func TestUnmeasuredFails(t *testing.T) {
+	lost := int64(0)
+	for _, c := range []struct {
+		text  string
+		x     Extra
+		want  string
+		isBad bool
+	}{
+		{"telemetry.lost == 0", Extra{}, "not measured (needs the embedded server)", true},
+		{"server.rate_limited == 0", Extra{}, "not measured (needs the embedded server)", true},
+		{"ota.success == 0%", Extra{}, "not measured (needs the rollout's version)", true},
+		{"server.rate_limited == 0", Extra{ServerTelemetry: &lost, ServerRateLimited: &lost}, "0", false},
+	} {
+		th, err := Parse(c.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := th.Check(FromSnapshot(snap(), c.x))
+		if r.Measured != c.want || r.Passed == c.isBad {
+			t.Errorf("%q: measured %q passed %v; want %q passed %v", c.text, r.Measured, r.Passed, c.want, !c.isBad)
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	for in, want := range map[string]string{
 		"happiness > 3":        `unknown metric "happiness"`,
