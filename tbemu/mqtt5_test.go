@@ -380,7 +380,7 @@ func TestMQTT5TimedCloses(t *testing.T) {
 	clock.Advance(60 * time.Second)
 	require.Empty(t, p.rest())
 	clock.Advance(540 * time.Second)
-	require.Equal(t, []string{"DISCONNECT 0xa0"}, w.rest())
+	require.Equal(t, []string{"DISCONNECT 0x83"}, w.rest()) // ThingsBoard 4.3.1.3: 0x83, not 0xa0
 }
 
 // getSessionLimits through paho.golang's MQTT 5 client: the profile's

@@ -22,7 +22,6 @@ const (
 	CodeTopicNameInvalid       byte = 0x90 // PUBACK: an unknown topic; DISCONNECT: one in a provisioning session
 	CodeAdministrativeAction   byte = 0x98 // DISCONNECT: device deleted, credentials updated
 	CodePayloadFormatInvalid   byte = 0x99 // PUBACK or DISCONNECT: a payload that does not parse
-	CodeMaximumConnectTime     byte = 0xA0 // DISCONNECT: the session inactivity timeout
 	CodeServerBusy             byte = 0x89 // DISCONNECT after CONNACK 0x88
 	CodeMessageRateTooHigh     byte = 0x96 // DISCONNECT after CONNACK 0x9F
 	CodeConnectionRateExceeded byte = 0x9F // CONNACK: the session opening is over a rate limit
@@ -142,7 +141,10 @@ func closeCode(reason string, err error) byte {
 	}
 	switch reason {
 	case ReasonInactivity:
-		return CodeMaximumConnectTime // onRemoteSessionCloseCommand, SESSION_TIMEOUT
+		// TransportActivityManager.onStateExpiry sends a close notification
+		// without a reason (UNKNOWN_REASON), which onRemoteSessionCloseCommand
+		// maps to IMPLEMENTATION_SPECIFIC_ERROR; seen on 4.3.1.3.
+		return CodeImplementationSpecific
 	case ReasonDeviceDeleted, ReasonCredentialsUpdated:
 		return CodeAdministrativeAction // onDeviceDeleted; CREDENTIALS_UPDATED
 	case ReasonProvisionExpired, ReasonServerClosing:
