@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tbsim/tbsim/device/espimage"
+	"github.com/tbsim/tbsim/espidf/otadata"
 	"github.com/tbsim/tbsim/firmware"
 )
 
@@ -97,9 +98,9 @@ func (f *Flash) Boot() (int, error) {
 		}
 	}
 	slot := 0
-	act := activeEntry(f.Otadata)
+	act := otadata.Active(f.Otadata)
 	if act >= 0 {
-		slot = slotOf(f.Otadata[act].Seq, len(f.Slots))
+		slot = otadata.Slot(f.Otadata[act].Seq, len(f.Slots))
 	}
 	if !f.bootable(slot) {
 		other := 1 - slot
@@ -156,7 +157,7 @@ func (f *Flash) RunningImage() firmware.Image {
 	}
 	s := f.Slots[f.running]
 	img := firmware.Image{Title: s.Title, Version: s.Version}
-	if act := activeEntry(f.Otadata); act >= 0 && slotOf(f.Otadata[act].Seq, len(f.Slots)) == f.running {
+	if act := otadata.Active(f.Otadata); act >= 0 && otadata.Slot(f.Otadata[act].Seq, len(f.Slots)) == f.running {
 		img.PendingVerify = f.Otadata[act].State == OTAPendingVerify
 	}
 	return img
@@ -241,25 +242,15 @@ func (f *Flash) SetBoot(title, version string) error {
 		return fmt.Errorf("%w: %w", ErrValidateFailed, err)
 	}
 	s.Title, s.Version = title, version
-	act := activeEntry(f.Otadata)
-	var seq uint32 = 1
-	sector := 0
-	if act >= 0 {
-		seq = f.Otadata[act].Seq + 1
-		sector = 1 - act
-	}
-	for slotOf(seq, len(f.Slots)) != target {
-		seq++
-	}
-	f.writeEntry(sector, NewEntry(seq, OTANew))
+	f.writeEntry(otadata.Select(f.Otadata, target, len(f.Slots)))
 	return nil
 }
 
 // MarkValid confirms the running image
 // (esp_ota_mark_app_valid_cancel_rollback): the active sector is rewritten VALID.
 func (f *Flash) MarkValid() error {
-	act := activeEntry(f.Otadata)
-	if act < 0 || slotOf(f.Otadata[act].Seq, len(f.Slots)) != f.running {
+	act := otadata.Active(f.Otadata)
+	if act < 0 || otadata.Slot(f.Otadata[act].Seq, len(f.Slots)) != f.running {
 		return nil // factory-style boot: nothing to confirm
 	}
 	if f.Otadata[act].State != OTAValid {
@@ -274,8 +265,8 @@ func (f *Flash) Updating() bool { return f.update != nil }
 // SelectedSlot is the slot otadata selects, without verifying its image
 // (0 when no entry is valid, as the bootloader falls back to ota_0).
 func (f *Flash) SelectedSlot() int {
-	if act := activeEntry(f.Otadata); act >= 0 {
-		return slotOf(f.Otadata[act].Seq, len(f.Slots))
+	if act := otadata.Active(f.Otadata); act >= 0 {
+		return otadata.Slot(f.Otadata[act].Seq, len(f.Slots))
 	}
 	return 0
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tbsim/tbsim/device/espimage"
+	"github.com/tbsim/tbsim/espidf/otadata"
 )
 
 func TestEntryCRCVectors(t *testing.T) {
@@ -37,11 +38,11 @@ func TestActiveEntry(t *testing.T) {
 		{"none valid", [2]OTAEntry{NewEntry(1, OTAAborted), NewEntry(2, OTAInvalid)}, -1},
 	}
 	for _, c := range cases {
-		require.Equal(t, c.want, activeEntry(c.d), c.name)
+		require.Equal(t, c.want, otadata.Active(c.d), c.name)
 	}
-	require.Equal(t, 0, slotOf(1, 2))
-	require.Equal(t, 1, slotOf(2, 2))
-	require.Equal(t, 0, slotOf(3, 2))
+	require.Equal(t, 0, otadata.Slot(1, 2))
+	require.Equal(t, 1, otadata.Slot(2, 2))
+	require.Equal(t, 0, otadata.Slot(3, 2))
 }
 
 func buildImage(t testing.TB, chip espimage.Chip, version string, size int) []byte {
@@ -110,8 +111,8 @@ func TestOTAUpdateAndRollback(t *testing.T) {
 	// The next update goes to slot 0 with the next matching sequence number.
 	require.NoError(t, writeUpdate(f, buildImage(t, espimage.ESP32S3, "z", 5000)))
 	require.NoError(t, f.SetBoot("CORE_ESP32", "1.3.0"))
-	act := activeEntry(f.Otadata)
-	require.Equal(t, 0, slotOf(f.Otadata[act].Seq, 2))
+	act := otadata.Active(f.Otadata)
+	require.Equal(t, 0, otadata.Slot(f.Otadata[act].Seq, 2))
 }
 
 func TestOTAPortErrors(t *testing.T) {

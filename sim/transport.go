@@ -102,3 +102,16 @@ func tlsConfig(o TransportOptions, serverName string) (*tls.Config, error) {
 	}
 	return c, nil
 }
+
+// ServerHost is what the devices print in "[PROVISION] Connecting to:": the
+// host of a --server URL without scheme or port, as the seed prints its
+// TB_SERVER, or "embedded" for the in-process server ("").
+func ServerHost(server string) string {
+	if server == "" {
+		return "embedded"
+	}
+	if u, err := url.Parse(server); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return server
+}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -194,8 +193,8 @@ func (o *runOptions) build() (sim.Options, error) {
 		errs = append(errs, err)
 	} else {
 		for _, t := range ths {
-			// Without a target the metric is unknown: failing it as 0% would
-			// blame the rollout for a missing flag.
+			// Refused now rather than judged as 0 at the end: the metric is
+			// unknown against an external server, or without a target.
 			if o.server != "" && verdict.NeedsEmbedded(t.Metric) {
 				errs = append(errs, usageErr("--threshold %s: %s is counted by the embedded server; with --server it is unknown", t.Text, t.Metric))
 			}
@@ -227,7 +226,7 @@ func (o *runOptions) build() (sim.Options, error) {
 	}
 	fw := firmware.Defaults()
 	fw.Title, fw.Version, fw.TelemetryInterval = o.fwTitle, o.fwVersion, o.telemetryInterval
-	fw.Server = serverHost(o.server)
+	fw.Server = sim.ServerHost(o.server)
 	fw.ProvisionKey, fw.ProvisionSecret = o.provisionKey, o.provisionSecret
 	fw.WriteAheadToken = o.writeAhead
 	fw.AcceptOtherTitle = o.acceptOtherTitle
@@ -242,19 +241,6 @@ func (o *runOptions) build() (sim.Options, error) {
 		Devices: o.devices, Seed: o.seed, Shard: shard, Ramp: ramp, Firmware: fw,
 		WiFi: device.WiFiConfig{ConnectMin: lo, ConnectMax: hi}, StateDir: o.stateDir, MaxInFlight: o.maxInFlight,
 	}, nil
-}
-
-// serverHost is what the devices print in "[PROVISION] Connecting to:": the
-// host of --server without scheme or port, as the seed prints its TB_SERVER,
-// or "embedded" for the in-process server.
-func serverHost(server string) string {
-	if server == "" {
-		return "embedded"
-	}
-	if u, err := url.Parse(server); err == nil && u.Hostname() != "" {
-		return u.Hostname()
-	}
-	return server
 }
 
 func runFleet(ctx context.Context, e *env, o *runOptions) error {

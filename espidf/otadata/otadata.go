@@ -6,11 +6,14 @@
 // the slot our OTA port chose (esp_flash_partitions.h, esp_ota_ops.c,
 // bootloader_common_loader.c; ../shared/spec/esp32.md §2.2).
 //
-// TinyGo-safe (hash/crc32 only), for the chip's OTA port; device/otadata.go
-// is the PC model's own copy of the same rules.
+// TinyGo-safe (hash/crc32 and strconv only), for the chip's OTA port and the
+// PC's flash model (device), so both follow the same rules.
 package otadata
 
-import "hash/crc32"
+import (
+	"hash/crc32"
+	"strconv"
+)
 
 // State is esp_ota_img_states_t.
 type State uint32
@@ -24,6 +27,25 @@ const (
 	StateAborted       State = 4
 	StateUndefined     State = 0xFFFFFFFF
 )
+
+// String names the state as ESP-IDF does, without the prefix.
+func (s State) String() string {
+	switch s {
+	case StateNew:
+		return "NEW"
+	case StatePendingVerify:
+		return "PENDING_VERIFY"
+	case StateValid:
+		return "VALID"
+	case StateInvalid:
+		return "INVALID"
+	case StateAborted:
+		return "ABORTED"
+	case StateUndefined:
+		return "UNDEFINED"
+	}
+	return "state(" + strconv.FormatUint(uint64(s), 10) + ")"
+}
 
 // SectorSize is the size of each of the two otadata sectors.
 const SectorSize = 4096

@@ -3,7 +3,6 @@ package scenario
 import (
 	"context"
 	"net"
-	"net/url"
 	"os"
 	"sync"
 	"syscall"
@@ -92,10 +91,6 @@ func newRealtime(ctx context.Context, r *runner) (*realtime, error) {
 	fo.StateDir = dir + "/fleet"
 	if ext := r.sc.Server.External; ext != "" {
 		fo.Firmware.ProvisionKey, fo.Firmware.ProvisionSecret = r.sc.Server.ProvisionKey, r.sc.Server.ProvisionSecret
-		fo.Firmware.Server = ext // "[PROVISION] Connecting to:" names it
-		if u, err := url.Parse(ext); err == nil && u.Hostname() != "" {
-			fo.Firmware.Server = u.Hostname() // as tbsim run prints it
-		}
 		if fo.Dial, err = sim.NewDialer(sim.TransportOptions{Server: ext}); err != nil {
 			os.RemoveAll(dir)
 			return nil, err

@@ -113,7 +113,7 @@ func Run(ctx context.Context, sc *Scenario, opts RunOptions) *Result {
 func (r *runner) fleetOptions() sim.Options {
 	fs := r.sc.Fleet
 	fw := firmware.Defaults()
-	fw.Server = "embedded" // what "[PROVISION] Connecting to:" names: the in-process emulator
+	fw.Server = sim.ServerHost(r.sc.Server.External) // what "[PROVISION] Connecting to:" names
 	if fs.Firmware.Title != "" {
 		fw.Title = fs.Firmware.Title
 	}

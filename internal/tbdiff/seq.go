@@ -112,6 +112,14 @@ func (s *Seq) Connect(o ConnectOpts) *Client {
 		desc += " clean=0"
 	}
 	s.Tr.Sent("%s", desc)
+	c := s.dial(o)
+	s.Await(c, 1, 10*time.Second)
+	return c
+}
+
+// dial connects without recording what comes back (nil, noted, on an
+// error); the sequence closes the client at its end.
+func (s *Seq) dial(o ConnectOpts) *Client {
 	c, err := Dial(s.T.MQTT, o)
 	if err != nil {
 		s.Tr.Note("dial: %v", err)
@@ -120,15 +128,16 @@ func (s *Seq) Connect(o ConnectOpts) *Client {
 	s.mu.Lock()
 	s.clients = append(s.clients, c)
 	s.mu.Unlock()
-	s.Await(c, 1, 10*time.Second)
 	return c
 }
 
 // Token connects a device with its token as the username, as devices do.
-func (s *Seq) Token(token string, v5 bool) *Client {
+func (s *Seq) Token(token string, v5 bool) *Client { return s.Connect(s.tokenOpts(token, v5)) }
+
+func (s *Seq) tokenOpts(token string, v5 bool) ConnectOpts {
 	cid := "c-" + token[:6]
 	s.Tr.Alias(cid, "<client-id>")
-	return s.Connect(ConnectOpts{V5: v5, ClientID: cid, Username: Str(token), Clean: true})
+	return ConnectOpts{V5: v5, ClientID: cid, Username: Str(token), Clean: true}
 }
 
 // Await records up to n packets (within max), then whatever else arrives

@@ -685,15 +685,10 @@ func rateLimit(s *Seq) {
 	// fast as answered: accepted), so the line says which outcomes are
 	// ThingsBoard's, not which one came.
 	s.Tr.Note("step: MQTT 5 connect right after")
-	cid := "c-" + token[:6]
-	c5, err := Dial(s.T.MQTT, ConnectOpts{V5: true, ClientID: cid, Username: Str(token), Clean: true})
-	if err != nil {
-		s.Tr.Note("dial: %v", err)
+	c5 := s.dial(s.tokenOpts(token, true))
+	if c5 == nil {
 		return
 	}
-	s.mu.Lock()
-	s.clients = append(s.clients, c5)
-	s.mu.Unlock()
 	var got []string
 	for {
 		p, ok := c5.Next(2 * time.Second)
@@ -706,9 +701,7 @@ func rateLimit(s *Seq) {
 		}
 	}
 	switch out := strings.Join(got, ", "); out {
-	case "CONNACK sp=0 code=0x00":
-		s.Tr.Note("accepted, or refused with CONNACK 0x9f and DISCONNECT 0x96")
-	case "CONNACK sp=0 code=0x9f, DISCONNECT reason=0x96":
+	case "CONNACK sp=0 code=0x00", "CONNACK sp=0 code=0x9f, DISCONNECT reason=0x96":
 		s.Tr.Note("accepted, or refused with CONNACK 0x9f and DISCONNECT 0x96")
 	default:
 		s.Tr.Note("got %s", out)

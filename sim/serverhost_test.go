@@ -1,4 +1,4 @@
-package main
+package sim
 
 import (
 	"testing"
@@ -16,6 +16,6 @@ func TestServerHost(t *testing.T) {
 		"mqtt://[2001:db8::1]:1883":   "2001:db8::1",
 		"tb.example.com:1883 garbage": "tb.example.com:1883 garbage",
 	} {
-		require.Equal(t, want, serverHost(in), in)
+		require.Equal(t, want, ServerHost(in), in)
 	}
 }
