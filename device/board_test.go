@@ -51,7 +51,13 @@ func (h *tinyTB) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
 
 func (h *tinyTB) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	topic, payload := pk.TopicName, append([]byte(nil), pk.Payload...)
-	reply := func(t string, p []byte) { go h.srv.Publish(t, p, false, 1) }
+	// Replies go to the asking session whether or not it subscribed, as
+	// ThingsBoard sends them (spec §1). Through mochi's routing they would
+	// need the subscription, and paho may send a SUBSCRIBE after a PUBLISH
+	// issued later (different queues), so the reply could be dropped.
+	reply := func(t string, p []byte) {
+		_ = cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: t, Payload: p})
+	}
 	if strings.HasPrefix(topic, "test/") || strings.HasPrefix(topic, tbapi.TopicRPCResponsePrefix) {
 		h.mu.Lock()
 		h.seen = append(h.seen, packets.Packet{TopicName: topic, Payload: payload})
