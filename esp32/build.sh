@@ -21,6 +21,8 @@ cat > "$dir/esp32c3-tbsim.json" <<JSON
 }
 JSON
 cd "$repo"
-# The goroutine stack: firmware/tbapi's JSON reader recurses up to 32 levels,
-# which overflows TinyGo's 2 KB default (found by tinygo test; see issue 11).
+# The goroutine stack: with TinyGo's 2 KB default for the C3 the firmware's
+# full loop (netstack, MQTT, NVS) dies ("out of memory" panic in
+# internal/chiptest TestFullLoop, 2026-12-02). The JSON reader no longer
+# recurses, so this is not about payload nesting.
 exec "$tinygo" build -target="$dir/esp32c3-tbsim.json" -serial=uart -stack-size=16KB -o "$out" "$@" "$pkg"

@@ -57,7 +57,7 @@ func DecodeFlat(data []byte, into []FlatMember) (ms []FlatMember, ok bool) {
 		if p.src == "" {
 			p.src = string(data) // the one allocation: values are slices of it
 		}
-		v, err := p.value(0)
+		v, err := p.scalar()
 		if err != nil {
 			return into, false
 		}

@@ -114,7 +114,7 @@ func Parse(data []byte) (Value, error) {
 	// small payloads of the device API costs less than the allocations.
 	p := parser{data: data, src: string(data)}
 	p.space()
-	v, err := p.value(0)
+	v, err := p.value()
 	if err != nil {
 		return Value{}, err
 	}
@@ -159,18 +159,113 @@ func (p *parser) space() {
 	}
 }
 
-func (p *parser) value(depth int) (Value, error) {
-	if depth > maxDepth {
-		return Value{}, p.fail("nesting too deep")
+// frame is a container being read: the object or array so far and, for an
+// object, the key whose value comes next.
+type frame struct {
+	v   Value
+	key string
+}
+
+// value reads one value with an explicit stack of open containers instead of
+// recursion, so the goroutine stack a parse needs does not grow with nesting
+// (TinyGo's default goroutine stacks are a few KB). A value's depth is the
+// number of containers around it; deeper than maxDepth is refused at its
+// first byte.
+func (p *parser) value() (Value, error) {
+	var buf [4]frame // the device API nests two or three deep
+	stack := buf[:0]
+	for {
+		// Read the start of a value: a scalar, or an opening bracket.
+		var v Value
+		if len(stack) > maxDepth {
+			return Value{}, p.fail("nesting too deep")
+		}
+		if p.pos >= len(p.data) {
+			return Value{}, p.fail("unexpected end of input")
+		}
+		switch c := p.data[p.pos]; {
+		case c == '{':
+			p.pos++
+			p.space()
+			if p.pos < len(p.data) && p.data[p.pos] == '}' {
+				p.pos++
+				v = Value{Kind: Object}
+				break
+			}
+			key, err := p.key()
+			if err != nil {
+				return Value{}, err
+			}
+			stack = append(stack, frame{v: Value{Kind: Object}, key: key})
+			continue
+		case c == '[':
+			p.pos++
+			p.space()
+			if p.pos < len(p.data) && p.data[p.pos] == ']' {
+				p.pos++
+				v = Value{Kind: Array}
+				break
+			}
+			stack = append(stack, frame{v: Value{Kind: Array}})
+			continue
+		default:
+			var err error
+			if v, err = p.scalar(); err != nil {
+				return Value{}, err
+			}
+		}
+		// v is complete: add it to the open container, closing those that end here.
+		for {
+			if len(stack) == 0 {
+				return v, nil
+			}
+			top := &stack[len(stack)-1]
+			if top.v.Kind == Object {
+				if top.v.Members == nil {
+					top.v.Members = make([]Member, 0, 8) // one allocation for the usual small object
+				}
+				top.v.Members = append(top.v.Members, Member{Key: top.key, Value: v})
+			} else {
+				top.v.Elems = append(top.v.Elems, v)
+			}
+			p.space()
+			if p.pos >= len(p.data) {
+				if top.v.Kind == Object {
+					return Value{}, p.fail("unterminated object")
+				}
+				return Value{}, p.fail("unterminated array")
+			}
+			c := p.data[p.pos]
+			if c == ',' {
+				p.pos++
+				if top.v.Kind == Object {
+					key, err := p.key()
+					if err != nil {
+						return Value{}, err
+					}
+					top.key = key
+				} else {
+					p.space()
+				}
+				break // the next member's value
+			}
+			if top.v.Kind == Object && c == '}' || top.v.Kind == Array && c == ']' {
+				p.pos++
+				v = top.v
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			if top.v.Kind == Object {
+				return Value{}, p.fail("expected ',' or '}'")
+			}
+			return Value{}, p.fail("expected ',' or ']'")
+		}
 	}
-	if p.pos >= len(p.data) {
-		return Value{}, p.fail("unexpected end of input")
-	}
+}
+
+// scalar reads a string, number or literal.
+func (p *parser) scalar() (Value, error) {
 	switch c := p.data[p.pos]; {
-	case c == '{':
-		return p.object(depth)
-	case c == '[':
-		return p.array(depth)
 	case c == '"':
 		s, err := p.str()
 		return Value{Kind: String, Str: s}, err
@@ -194,82 +289,23 @@ func (p *parser) literal(word string) bool {
 	return true
 }
 
-func (p *parser) object(depth int) (Value, error) {
-	p.pos++ // {
-	v := Value{Kind: Object}
+// key reads an object key and its colon, leaving the position at the value.
+func (p *parser) key() (string, error) {
 	p.space()
-	if p.pos < len(p.data) && p.data[p.pos] == '}' {
-		p.pos++
-		return v, nil
+	if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+		return "", p.fail("expected object key")
 	}
-	for {
-		p.space()
-		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
-			return Value{}, p.fail("expected object key")
-		}
-		key, err := p.str()
-		if err != nil {
-			return Value{}, err
-		}
-		p.space()
-		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
-			return Value{}, p.fail("expected ':'")
-		}
-		p.pos++
-		p.space()
-		val, err := p.value(depth + 1)
-		if err != nil {
-			return Value{}, err
-		}
-		if v.Members == nil {
-			v.Members = make([]Member, 0, 8) // one allocation for the usual small object
-		}
-		v.Members = append(v.Members, Member{Key: key, Value: val})
-		p.space()
-		if p.pos >= len(p.data) {
-			return Value{}, p.fail("unterminated object")
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case '}':
-			p.pos++
-			return v, nil
-		default:
-			return Value{}, p.fail("expected ',' or '}'")
-		}
+	key, err := p.str()
+	if err != nil {
+		return "", err
 	}
-}
-
-func (p *parser) array(depth int) (Value, error) {
-	p.pos++ // [
-	v := Value{Kind: Array}
 	p.space()
-	if p.pos < len(p.data) && p.data[p.pos] == ']' {
-		p.pos++
-		return v, nil
+	if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+		return "", p.fail("expected ':'")
 	}
-	for {
-		p.space()
-		el, err := p.value(depth + 1)
-		if err != nil {
-			return Value{}, err
-		}
-		v.Elems = append(v.Elems, el)
-		p.space()
-		if p.pos >= len(p.data) {
-			return Value{}, p.fail("unterminated array")
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case ']':
-			p.pos++
-			return v, nil
-		default:
-			return Value{}, p.fail("expected ',' or ']'")
-		}
-	}
+	p.pos++
+	p.space()
+	return key, nil
 }
 
 func (p *parser) number() (Value, error) {

@@ -3,6 +3,7 @@ package tbapi
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -113,5 +114,22 @@ func TestObj(t *testing.T) {
 	if got := string(NewObj(nil).Bytes()); got != "{}" {
 		t.Fatalf("empty object = %s", got)
 		return
+	}
+}
+
+// Deep nesting is refused by depth, not by running out of stack: under
+// TinyGo's default goroutine stack a recursive reader overflowed here.
+func TestParseDeepRefused(t *testing.T) {
+	in := strings.Repeat("[", 100000)
+	_, err := Parse([]byte(in))
+	if err == nil || !strings.Contains(err.Error(), "nesting too deep at offset "+strconv.Itoa(maxDepth+1)) {
+		t.Fatalf("Parse(100000 x '[') = %v; want nesting too deep at offset %d", err, maxDepth+1)
+		return
+	}
+	// The bound itself: maxDepth containers around a scalar are read.
+	for _, in := range []string{strings.Repeat("[", maxDepth) + "1" + strings.Repeat("]", maxDepth), strings.Repeat(`{"k":`, maxDepth) + "1" + strings.Repeat("}", maxDepth)} {
+		if _, err := Parse([]byte(in)); err != nil {
+			t.Errorf("Parse(%d deep) = %v", maxDepth, err)
+		}
 	}
 }
