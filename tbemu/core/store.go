@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -395,6 +396,10 @@ func (s *store) flushDirty() error {
 		return nil
 	}
 	out := make(map[string][]byte, len(ids))
+	// One buffer for all records: bbolt keeps each value until the commit,
+	// and a record is a slice of the buffer at the time it was written (an
+	// append that moves the buffer leaves the earlier slices where they were).
+	var buf []byte
 	s.mu.RLock()
 	for id := range ids {
 		st, ok := s.state[id]
@@ -404,11 +409,10 @@ func (s *store) flushDirty() error {
 		}
 		st.dirty.Store(false) // a change from here on is flushed again
 		st.mu.Lock()
-		data, err := json.Marshal(st)
+		start := len(buf)
+		buf = st.appendJSON(buf)
 		st.mu.Unlock()
-		if err == nil {
-			out[id] = data
-		}
+		out[id] = buf[start:len(buf):len(buf)]
 	}
 	s.mu.RUnlock()
 	return s.db.Update(func(tx *bolt.Tx) error {
@@ -441,6 +445,62 @@ func (s *store) setLatest(ds *devState, key string, v TsValue) {
 		}
 		ds.History[key] = h
 	}
+}
+
+// appendJSON writes the state as json.Marshal would, without reflection
+// (the flush of the latest values was most of the server's encoding/json
+// time); load reads it back with json.Unmarshal. Keys come in map order, not
+// sorted; empty maps are written as {}. The caller holds ds.mu.
+func (ds *devState) appendJSON(b []byte) []byte {
+	b = append(b, `{"Attrs":{`...)
+	first := true
+	for scope, kv := range ds.Attrs {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = tbapi.AppendString(b, scope)
+		b = append(b, ':')
+		b = appendTsMap(b, kv)
+	}
+	b = append(b, `},"Latest":`...)
+	b = appendTsMap(b, ds.Latest)
+	b = append(b, `,"Msgs":`...)
+	b = strconv.AppendInt(b, ds.Msgs, 10)
+	b = append(b, `,"Points":`...)
+	b = strconv.AppendInt(b, ds.Points, 10)
+	b = append(b, `,"LastActivity":`...)
+	b = strconv.AppendInt(b, ds.LastActivity, 10)
+	b = append(b, `,"LastConnect":`...)
+	b = strconv.AppendInt(b, ds.LastConnect, 10)
+	if ds.Queued != 0 {
+		b = append(b, `,"Queued":`...)
+		b = strconv.AppendUint(b, ds.Queued, 10)
+	}
+	return append(b, '}')
+}
+
+func appendTsMap(b []byte, m map[string]TsValue) []byte {
+	b = append(b, '{')
+	first := true
+	for k, v := range m {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = tbapi.AppendString(b, k)
+		b = append(b, ':')
+		b = v.appendJSON(b)
+	}
+	return append(b, '}')
+}
+
+func (v TsValue) appendJSON(b []byte) []byte {
+	b = append(b, `{"ts":`...)
+	b = strconv.AppendInt(b, v.Ts, 10)
+	b = append(b, `,"v":`...)
+	b = tbapi.AppendValue(b, v.Value)
+	return append(b, '}')
 }
 
 // MarshalJSON lets TsValue persist its JSON value.
