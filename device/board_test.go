@@ -33,13 +33,38 @@ type tinyTB struct {
 	fwInfo   tbapi.FwInfo
 	mu       sync.Mutex
 	provised int
-	seen     []packets.Packet // publishes on test/ and RPC response topics, in arrival order
+	seen     []packets.Packet    // publishes on test/ and RPC response topics, in arrival order
+	order    map[string][]string // per client: "S filter" / "P topic", as read
 }
 
 func (h *tinyTB) ID() string { return "tiny-tb" }
 
 func (h *tinyTB) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnPacketRead}, []byte{b})
+}
+
+// OnPacketRead keeps the order in which a session's SUBSCRIBEs and
+// PUBLISHes reached the broker.
+func (h *tinyTB) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	var e string
+	switch pk.FixedHeader.Type {
+	case packets.Subscribe:
+		for _, f := range pk.Filters {
+			e += "S " + f.Filter
+		}
+	case packets.Publish:
+		e = "P " + pk.TopicName
+	default:
+		return pk, nil
+	}
+	h.mu.Lock()
+	if h.order == nil {
+		h.order = map[string][]string{}
+	}
+	id := cl.ID + " " + cl.Net.Remote // provisioning and the token session share the client id
+	h.order[id] = append(h.order[id], e)
+	h.mu.Unlock()
+	return pk, nil
 }
 
 func (h *tinyTB) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
@@ -51,10 +76,10 @@ func (h *tinyTB) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
 
 func (h *tinyTB) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	topic, payload := pk.TopicName, append([]byte(nil), pk.Payload...)
-	// Replies go to the asking session whether or not it subscribed, as
-	// ThingsBoard sends them (spec §1). Through mochi's routing they would
-	// need the subscription, and paho may send a SUBSCRIBE after a PUBLISH
-	// issued later (different queues), so the reply could be dropped.
+	// Replies go to the asking session whether or not it subscribed, and
+	// before the request's PUBACK, as ThingsBoard sends them (spec section 1).
+	// Routed through mochi from a goroutine, they depended on the session's
+	// subscriptions at that moment, and one was lost in CI.
 	reply := func(t string, p []byte) {
 		_ = cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: t, Payload: p})
 	}
@@ -376,4 +401,75 @@ func TestBoardUnbootableUpdateRollsBack(t *testing.T) {
 	require.Contains(t, st.OTAError, "rollback: CORE_ESP32 v1.1.0 did not boot")
 	require.Equal(t, 0, b.opts.Flash.Running())
 	require.Equal(t, 1, h.provisions())
+}
+
+// A session's SUBSCRIBEs reach the server before a PUBLISH the firmware
+// issued after them, as a real device's single socket writes them. paho
+// queues the two kinds on separate channels (oboundP, obound); one copier
+// goroutine over unbuffered channels keeps them in order, and this holds
+// us to it: a PUBLISH that passed a SUBSCRIBE would miss pushes. Several
+// boards, each connecting twice (provisioning, then with the token).
+func TestBoardSubscribesBeforePublishing(t *testing.T) {
+	h, addr := startTinyTB(t, nil)
+	factory, err := espimage.Build(espimage.BuildOptions{Chip: espimage.ESP32S3, Title: "CORE_ESP32", Version: "1.0.0", Size: 4096})
+	require.NoError(t, err)
+	const n = 20
+	var boards []*Board
+	for i := range n {
+		store := NewImageStore()
+		fwCfg := firmware.Defaults()
+		fwCfg.ProvisionKey, fwCfg.ProvisionSecret = "k", "s"
+		b, err := NewBoard(BoardOptions{
+			Identity: NewIdentity(uint64(100+i), 0), Firmware: fwCfg, NVS: NewMemNVS(), Store: store, Factory: store.Add(factory),
+			WiFi:     WiFiConfig{ConnectMin: time.Millisecond, ConnectMax: 2 * time.Millisecond},
+			Dial:     func(ctx context.Context) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, "tcp", addr) },
+			BootTime: time.Millisecond,
+		})
+		require.NoError(t, err)
+		boards = append(boards, b)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { b.Run(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+	for _, b := range boards {
+		waitFor(t, b, "online", func(s BoardStatus) bool { return s.State == firmware.StateOnline })
+	}
+	// Online means the fw attribute request left; wait until the broker read it.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		h.mu.Lock()
+		got := 0
+		for _, o := range h.order {
+			for _, e := range o {
+				if strings.HasPrefix(e, "P v1/devices/me/attributes/request/") {
+					got++
+				}
+			}
+		}
+		h.mu.Unlock()
+		if got >= n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.order) != 2*n {
+		t.Fatalf("%d sessions seen; want %d", len(h.order), 2*n)
+		return
+	}
+	for id, o := range h.order {
+		lastSub, firstPub := -1, -1
+		for i, e := range o {
+			if strings.HasPrefix(e, "S ") {
+				lastSub = i
+			} else if firstPub < 0 {
+				firstPub = i
+			}
+		}
+		if firstPub < 0 || lastSub > firstPub {
+			t.Fatalf("session %s: a PUBLISH passed a SUBSCRIBE: %v", id, o)
+			return
+		}
+	}
 }
