@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,7 @@ type tinyTB struct {
 	fwInfo   tbapi.FwInfo
 	mu       sync.Mutex
 	provised int
+	conns    int
 	seen     []packets.Packet    // publishes on test/ and RPC response topics, in arrival order
 	order    map[string][]string // per client: "S filter" / "P topic", as read
 }
@@ -40,7 +42,21 @@ type tinyTB struct {
 func (h *tinyTB) ID() string { return "tiny-tb" }
 
 func (h *tinyTB) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnPacketRead}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnPacketRead}, []byte{b})
+}
+
+// OnConnect makes every connection's id unique inside mochi, as tbemu's hook
+// does. A board provisions and then connects with the same client id (its
+// MAC); in mochi v2.7.9 the first session's teardown checks IsTakenOver and
+// then calls Clients.Delete(id), and a second session that took over in
+// between is deleted from the client map: still connected, but nothing
+// routed by mochi reaches it. One such loss failed CI.
+func (h *tinyTB) OnConnect(cl *mqtt.Client, _ packets.Packet) error {
+	h.mu.Lock()
+	h.conns++
+	cl.ID += "#" + strconv.Itoa(h.conns)
+	h.mu.Unlock()
+	return nil
 }
 
 // OnPacketRead keeps the order in which a session's SUBSCRIBEs and
@@ -61,8 +77,7 @@ func (h *tinyTB) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 	if h.order == nil {
 		h.order = map[string][]string{}
 	}
-	id := cl.ID + " " + cl.Net.Remote // provisioning and the token session share the client id
-	h.order[id] = append(h.order[id], e)
+	h.order[cl.ID] = append(h.order[cl.ID], e)
 	h.mu.Unlock()
 	return pk, nil
 }
@@ -78,8 +93,6 @@ func (h *tinyTB) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, 
 	topic, payload := pk.TopicName, append([]byte(nil), pk.Payload...)
 	// Replies go to the asking session whether or not it subscribed, and
 	// before the request's PUBACK, as ThingsBoard sends them (spec section 1).
-	// Routed through mochi from a goroutine, they depended on the session's
-	// subscriptions at that moment, and one was lost in CI.
 	reply := func(t string, p []byte) {
 		_ = cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: t, Payload: p})
 	}
