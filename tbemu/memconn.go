@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -28,13 +29,18 @@ const memPipeWindow = 256 << 10
 
 // pipeBuf is one direction: bytes written and not yet read.
 type pipeBuf struct {
-	mu       sync.Mutex
-	buf      []byte
-	off      int  // read position in buf
-	closed   bool // the writer closed: readers get EOF once drained
-	gone     bool // the reader closed: writers get EPIPE
-	readable chan struct{}
-	writable chan struct{}
+	// One timer for each side's waits, taken and put back (concurrent
+	// writers each get their own): a deadline that must be waited on no
+	// longer costs a new timer each time.
+	rtimer, wtimer atomic.Pointer[time.Timer]
+	mu             sync.Mutex
+	buf            []byte
+	box            *[]byte // from bigBufs with buf, to put buf back in without allocating
+	off            int     // read position in buf
+	closed         bool    // the writer closed: readers get EOF once drained
+	gone           bool    // the reader closed: writers get EPIPE
+	readable       chan struct{}
+	writable       chan struct{}
 }
 
 func newPipeBuf() *pipeBuf {
@@ -49,7 +55,7 @@ func signal(c chan struct{}) {
 }
 
 // wait blocks until c is signalled or the deadline passes.
-func wait(c chan struct{}, deadline time.Time) error {
+func wait(c chan struct{}, deadline time.Time, timer *atomic.Pointer[time.Timer]) error {
 	if deadline.IsZero() {
 		<-c
 		return nil
@@ -58,8 +64,15 @@ func wait(c chan struct{}, deadline time.Time) error {
 	if d <= 0 {
 		return os.ErrDeadlineExceeded
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
+	// Since Go 1.23 a stopped or reset timer delivers nothing stale, so one
+	// can be reused.
+	t := timer.Swap(nil)
+	if t == nil {
+		t = time.NewTimer(d)
+	} else {
+		t.Reset(d)
+	}
+	defer func() { t.Stop(); timer.Store(t) }()
 	select {
 	case <-c:
 		return nil
@@ -67,6 +80,14 @@ func wait(c chan struct{}, deadline time.Time) error {
 		return os.ErrDeadlineExceeded
 	}
 }
+
+// bigBufs holds drained buffers of large writes (OTA chunks), so that a
+// connection that just gave one back does not allocate the next: sync.Pool
+// keeps them per CPU and lets the GC take them when idle, so idle
+// connections still hold only a small buffer each.
+var bigBufs sync.Pool
+
+const smallBuf = 2048
 
 // expired: a deadline that has passed fails the call, data or not (as on a
 // socket).
@@ -90,8 +111,13 @@ func (p *pipeBuf) read(b []byte, deadline func() time.Time) (int, error) {
 				// large one (an OTA chunk's) back, so 10,000 idle connections
 				// hold a few KiB each, not their largest burst.
 				p.buf, p.off = p.buf[:0], 0
-				if cap(p.buf) > 2048 {
-					p.buf = nil
+				if cap(p.buf) > smallBuf {
+					box := p.box
+					if box == nil {
+						box = new([]byte)
+					}
+					*box, p.box, p.buf = p.buf, nil, nil
+					bigBufs.Put(box)
 				}
 			}
 			more := len(p.buf) > p.off
@@ -107,7 +133,7 @@ func (p *pipeBuf) read(b []byte, deadline func() time.Time) (int, error) {
 			return 0, io.EOF
 		}
 		p.mu.Unlock()
-		if err := wait(p.readable, deadline()); err != nil {
+		if err := wait(p.readable, deadline(), &p.rtimer); err != nil {
 			return 0, err
 		}
 	}
@@ -137,6 +163,11 @@ func (p *pipeBuf) write(b []byte, deadline func() time.Time) (int, error) {
 				p.off = 0
 			}
 			n := min(room, len(b)-written)
+			if len(p.buf) == 0 && n > smallBuf && cap(p.buf) < n {
+				if box, _ := bigBufs.Get().(*[]byte); box != nil && cap(*box) >= n {
+					p.buf, *box, p.box = (*box)[:0], nil, box // the box carries the next one back
+				}
+			}
 			p.buf = append(p.buf, b[written:written+n]...)
 			written += n
 			p.mu.Unlock()
@@ -147,7 +178,7 @@ func (p *pipeBuf) write(b []byte, deadline func() time.Time) (int, error) {
 			continue
 		}
 		p.mu.Unlock()
-		if err := wait(p.writable, deadline()); err != nil {
+		if err := wait(p.writable, deadline(), &p.wtimer); err != nil {
 			return written, err
 		}
 	}

@@ -2,6 +2,7 @@ package tbapi
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -116,7 +117,18 @@ func FuzzParseTopics(f *testing.F) {
 	f.Add("v2/fw/response/1/chunk/2", []byte("4096"))
 	f.Add("v1/devices/me/rpc/request/7", []byte(""))
 	f.Fuzz(func(t *testing.T, topic string, payload []byte) {
-		if c, ok := ParseChunkTopic(topic); ok {
+		c, ok := ParseChunkTopic(topic)
+		// The same verdict as splitting with strings.Split (what it did before).
+		parts := strings.Split(topic, "/")
+		if want := len(parts) == 6 && parts[0] == "v2" && parts[4] == "chunk" && (parts[1] == "fw" || parts[1] == "sw") &&
+			(parts[2] == "request" || parts[2] == "response"); ok && !want {
+			t.Fatalf("ParseChunkTopic(%q) accepted a topic of another shape", topic)
+			return
+		} else if want && ok != validChunkNumbers(parts[3], parts[5]) {
+			t.Fatalf("ParseChunkTopic(%q) = %v", topic, ok)
+			return
+		}
+		if ok {
 			if back, ok := ParseChunkTopic(c.String()); !ok || back != c {
 				t.Fatalf("chunk topic %q round trip = %+v", topic, back)
 				return
@@ -126,4 +138,10 @@ func FuzzParseTopics(f *testing.F) {
 		ParseAttrResponseTopic(topic)
 		_, _, _ = ParseChunkSize(payload)
 	})
+}
+
+func validChunkNumbers(id, n string) bool {
+	_, ok1 := parseInt32(id)
+	c, ok2 := parseInt32(n)
+	return ok1 && ok2 && c >= 0
 }

@@ -111,8 +111,25 @@ func FwResponseTopic(id, n int) string {
 
 // ParseChunkTopic parses a firmware or software chunk request or response topic.
 func ParseChunkTopic(topic string) (ChunkTopic, bool) {
-	parts := strings.Split(topic, "/")
-	if len(parts) != 6 || parts[0] != "v2" || parts[4] != "chunk" {
+	// Split by hand: a device parses this for every chunk it receives, and
+	// strings.Split's slice was most of the cost.
+	var parts [6]string
+	rest := topic
+	for i := range parts {
+		j := strings.IndexByte(rest, '/')
+		if i == len(parts)-1 {
+			if j >= 0 {
+				return ChunkTopic{}, false
+			}
+			parts[i] = rest
+			break
+		}
+		if j < 0 {
+			return ChunkTopic{}, false
+		}
+		parts[i], rest = rest[:j], rest[j+1:]
+	}
+	if parts[0] != "v2" || parts[4] != "chunk" {
 		return ChunkTopic{}, false
 	}
 	var c ChunkTopic
