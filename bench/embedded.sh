@@ -7,13 +7,17 @@
 #   ota:   OTA_DEVICES (1000) devices take a 1 MiB image released at once
 #          (--ota-pack-size), with 4 KiB and with 64 KiB chunks: aggregate MB/s
 #          and CPU ms per MiB delivered (device and server together);
-#   limit: this machine's ceiling for the same bytes, SHA-256 plus one copy.
+#   limit: this machine's ceiling for the same bytes, SHA-256 plus one copy;
+#   scale: SCALE_DEVICES (100000) devices over the in-memory transport,
+#          telemetry every 30 s, 240 s: online, peak RSS, errors, generator
+#          label (not part of "everything": 4.5 min and about 17 GiB a run).
 #
-#   bench/embedded.sh            # everything
+#   bench/embedded.sh            # fleet, ota, limit
 #   ONLY=ota bench/embedded.sh   # one part
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICES=${DEVICES:-10000} DURATION=${DURATION:-90s} OTA_DEVICES=${OTA_DEVICES:-1000} RUNS=${RUNS:-3} ONLY=${ONLY:-}
+SCALE_DEVICES=${SCALE_DEVICES:-100000}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/tbsim" ./cmd/tbsim
@@ -90,6 +94,30 @@ for chunk in (4096, 65536):
     f = [json.load(open(f"{sys.argv[1]}/ota{chunk}-{r}.json.fig")) for r in range(1, int(sys.argv[2]) + 1)]
     print(f"ota {chunk}-byte chunks median of {len(f)}: {statistics.median(x['mbps'] for x in f):.1f} MB/s aggregate, "
           f"{statistics.median(x['ms'] for x in f):.1f} ms CPU per MiB")
+PY
+}
+
+scale() {
+	for run in $(seq 1 "$RUNS"); do
+		rm -rf "$work/s"
+		/usr/bin/time -f '%M' -o "$work/rss" "$work/tbsim" run --devices "$SCALE_DEVICES" --telemetry-interval 30s \
+			--duration 240s --state-dir "$work/s" --json "$work/scale$run.json" >/dev/null 2>&1 || true
+		python3 - "$work/scale$run.json" "$(tail -1 "$work/rss")" "$run" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1])); rss, run = int(sys.argv[2]), sys.argv[3]
+d, g = s["devices"], s["generator"]
+errs = s["errors"]["total"]
+print(f"scale run {run}: online {d['online']}/{d['total']}, peak RSS {rss/1024/1024:.2f} GiB, "
+      f"{rss/d['total']:.0f} KiB per device, errors {errs}, generator bound {g['bound']}")
+json.dump({"rss_gib": rss/1024/1024, "online": d["online"], "errors": errs, "bound": g["bound"]}, open(sys.argv[1] + ".fig", "w"))
+PY
+	done
+	python3 - "$work" "$RUNS" <<'PY'
+import json, statistics, sys
+f = [json.load(open(f"{sys.argv[1]}/scale{r}.json.fig")) for r in range(1, int(sys.argv[2]) + 1)]
+print(f"scale median of {len(f)}: peak RSS {statistics.median(x['rss_gib'] for x in f):.2f} GiB, "
+      f"online {statistics.median(x['online'] for x in f):.0f}, errors {statistics.median(x['errors'] for x in f):.0f}, "
+      f"generator bound in {sum(x['bound'] for x in f)} of {len(f)}")
 PY
 }
 
