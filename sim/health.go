@@ -57,7 +57,8 @@ func (h *Health) Lagging() bool { return h.lagging.Load() }
 func (h *Health) run(ctx context.Context) {
 	h.mu.Lock()
 	h.cores = runtime.GOMAXPROCS(0)
-	h.started, h.lastAt, h.lastCPU = time.Now(), time.Now(), processCPU()
+	now := time.Now()
+	h.started, h.lastAt, h.lastCPU = now, now, processCPU()
 	h.machStart, h.machOK = machineCPU()
 	h.machLast = h.machStart
 	h.mu.Unlock()

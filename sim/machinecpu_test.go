@@ -3,7 +3,6 @@ package sim
 import (
 	"context"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +33,7 @@ func TestHealthMachineCPU(t *testing.T) {
 	done := make(chan struct{})
 	go func() { h.run(ctx); close(done) }()
 	for h.Stats().CPUNow == 0 && !strings.Contains(h.Stats().Why, "whole machine") {
-		runtime.Gosched()
+		time.Sleep(10 * time.Millisecond) // the first sample comes after a second
 	}
 	cancel()
 	<-done

@@ -183,30 +183,27 @@ func (p *parser) value() (Value, error) {
 		if p.pos >= len(p.data) {
 			return Value{}, p.fail("unexpected end of input")
 		}
-		switch c := p.data[p.pos]; {
-		case c == '{':
+		switch c := p.data[p.pos]; c {
+		case '{', '[':
+			kind, end := Object, byte('}')
+			if c == '[' {
+				kind, end = Array, ']'
+			}
 			p.pos++
 			p.space()
-			if p.pos < len(p.data) && p.data[p.pos] == '}' {
+			if p.pos < len(p.data) && p.data[p.pos] == end {
 				p.pos++
-				v = Value{Kind: Object}
+				v = Value{Kind: kind}
 				break
 			}
-			key, err := p.key()
-			if err != nil {
-				return Value{}, err
+			f := frame{v: Value{Kind: kind}}
+			if kind == Object {
+				var err error
+				if f.key, err = p.key(); err != nil {
+					return Value{}, err
+				}
 			}
-			stack = append(stack, frame{v: Value{Kind: Object}, key: key})
-			continue
-		case c == '[':
-			p.pos++
-			p.space()
-			if p.pos < len(p.data) && p.data[p.pos] == ']' {
-				p.pos++
-				v = Value{Kind: Array}
-				break
-			}
-			stack = append(stack, frame{v: Value{Kind: Array}})
+			stack = append(stack, f)
 			continue
 		default:
 			var err error
@@ -220,7 +217,10 @@ func (p *parser) value() (Value, error) {
 				return v, nil
 			}
 			top := &stack[len(stack)-1]
-			if top.v.Kind == Object {
+			obj := top.v.Kind == Object
+			end, what := byte(']'), "array"
+			if obj {
+				end, what = '}', "object"
 				if top.v.Members == nil {
 					top.v.Members = make([]Member, 0, 8) // one allocation for the usual small object
 				}
@@ -230,35 +230,26 @@ func (p *parser) value() (Value, error) {
 			}
 			p.space()
 			if p.pos >= len(p.data) {
-				if top.v.Kind == Object {
-					return Value{}, p.fail("unterminated object")
-				}
-				return Value{}, p.fail("unterminated array")
+				return Value{}, p.fail("unterminated " + what)
 			}
-			c := p.data[p.pos]
-			if c == ',' {
-				p.pos++
-				if top.v.Kind == Object {
-					key, err := p.key()
-					if err != nil {
-						return Value{}, err
-					}
-					top.key = key
-				} else {
-					p.space()
-				}
-				break // the next member's value
-			}
-			if top.v.Kind == Object && c == '}' || top.v.Kind == Array && c == ']' {
+			if c := p.data[p.pos]; c == end {
 				p.pos++
 				v = top.v
 				stack = stack[:len(stack)-1]
 				continue
+			} else if c != ',' {
+				return Value{}, p.fail("expected ',' or '" + string(end) + "'")
 			}
-			if top.v.Kind == Object {
-				return Value{}, p.fail("expected ',' or '}'")
+			p.pos++
+			p.space()
+			if obj {
+				key, err := p.key()
+				if err != nil {
+					return Value{}, err
+				}
+				top.key = key
 			}
-			return Value{}, p.fail("expected ',' or ']'")
+			break // the next member's value
 		}
 	}
 }

@@ -115,21 +115,15 @@ func ParseChunkTopic(topic string) (ChunkTopic, bool) {
 	// strings.Split's slice was most of the cost.
 	var parts [6]string
 	rest := topic
-	for i := range parts {
+	for i := range len(parts) - 1 {
 		j := strings.IndexByte(rest, '/')
-		if i == len(parts)-1 {
-			if j >= 0 {
-				return ChunkTopic{}, false
-			}
-			parts[i] = rest
-			break
-		}
 		if j < 0 {
 			return ChunkTopic{}, false
 		}
 		parts[i], rest = rest[:j], rest[j+1:]
 	}
-	if parts[0] != "v2" || parts[4] != "chunk" {
+	parts[5] = rest
+	if strings.IndexByte(rest, '/') >= 0 || parts[0] != "v2" || parts[4] != "chunk" {
 		return ChunkTopic{}, false
 	}
 	var c ChunkTopic

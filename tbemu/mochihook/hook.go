@@ -68,8 +68,10 @@ func (h *Hook) session(cl *mqtt.Client) *core.Session {
 }
 
 // OnConnect makes every session's id unique (mochi would evict any session
-// with a repeated client id; ThingsBoard replaces only the same device's,
-// which the core does) and opens the core session. It answers a refusal itself, since mochi's own refusal
+// with a repeated client id, and v2.7.9 can also drop the session that
+// evicted it from its client map; ThingsBoard replaces only the same
+// device's, which the core does) and opens the core session. It answers a
+// refusal itself, since mochi's own refusal
 // (OnConnectAuthenticate false) is always CONNACK 0x86 / 5: ThingsBoard's
 // code depends on what the CONNECT carried (core.RefusedConnack), and an
 // MQTT 5 client gets a DISCONNECT with the same code after the CONNACK
